@@ -1,0 +1,271 @@
+"""The TOML configuration: loaded, validated and resolved before anything runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from verifier import redact
+from verifier.errors import ConfigError
+from verifier.findings import CODES, Severity
+from verifier.timeutil import parse_duration
+
+SCHEDULES = {"3h": 3, "6h": 6, "8h": 8, "9h": 9, "12h": 12, "24h": 24, "1d": 24}
+FORMATS = ("parquet", "json")
+COMPRESSIONS = ("gzip", "none")
+EXPORT_MODES = ("first_full_then_incremental", "full")
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+DEFAULTS: dict[str, Any] = {
+    "format": "parquet",
+    "compression": "gzip",
+    "manifest": True,
+    "export_mode": "first_full_then_incremental",
+    "schedule": "24h",
+    "stale_after": "48h",
+    "settle_time": "2h",
+}
+_DEST_KEYS = {"name", "type", "url", "options", "secrets", *DEFAULTS}
+_TOP_KEYS = {"catalog", "defaults", "destinations", "severity", "service"}
+
+
+@dataclass
+class Destination:
+    name: str
+    type: str
+    url: str | None
+    format: str = "parquet"
+    compression: str = "gzip"
+    manifest: bool = True
+    export_mode: str = "first_full_then_incremental"
+    schedule: timedelta | None = timedelta(hours=24)  # None: infer ("auto")
+    stale_after: timedelta = timedelta(hours=48)
+    settle_time: timedelta = timedelta(hours=2)
+    options: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(repr=False, default_factory=dict)  # resolved values
+
+    def __repr__(self) -> str:  # never show secrets, even in a traceback's locals
+        return f"Destination(name={self.name!r}, type={self.type!r})"
+
+
+@dataclass
+class ServiceConfig:
+    schedule: str | None = None
+    level: str = "metadata"
+    sample: float | None = None
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass
+class Config:
+    path: Path | None
+    catalog_path: Path
+    destinations: list[Destination]
+    severity: dict[str, Severity] = field(default_factory=dict)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+
+    def destination(self, name: str) -> Destination:
+        for d in self.destinations:
+            if d.name == name:
+                return d
+        names = ", ".join(d.name for d in self.destinations) or "none"
+        raise ConfigError(f"no destination named {name!r} in {self.path}; configured: {names}")
+
+
+def find_config(explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("VERIFIER_CONFIG")
+    if env:
+        return Path(env)
+    return Path("verifier.toml")
+
+
+def load(path: Path, environ: dict[str, str] | None = None) -> Config:
+    """Read and validate `path`. Every problem raises ConfigError naming file, key and reason."""
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found; pass --config PATH, set VERIFIER_CONFIG, "
+                          "or create ./verifier.toml")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse(raw, path, os.environ if environ is None else environ)
+
+
+def parse(raw: dict[str, Any], path: Path | None, environ: Any) -> Config:
+    where = str(path) if path else "<config>"
+
+    def fail(key: str, reason: str) -> ConfigError:
+        return ConfigError(f"{where}: {key}: {reason}")
+
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise fail(sorted(unknown)[0], f"unknown key; allowed top-level keys: {', '.join(sorted(_TOP_KEYS))}")
+
+    catalog = _table(raw, "catalog", fail)
+    if set(catalog) - {"path"}:
+        raise fail(f"catalog.{sorted(set(catalog) - {'path'})[0]}", "unknown key; allowed: path")
+    cat_path = Path(str(catalog.get("path", "verifier.duckdb")))
+    if not cat_path.is_absolute() and path is not None:
+        cat_path = path.parent / cat_path
+
+    defaults = dict(DEFAULTS)
+    user_defaults = _table(raw, "defaults", fail)
+    for k, v in user_defaults.items():
+        if k not in DEFAULTS:
+            raise fail(f"defaults.{k}", f"unknown key; allowed: {', '.join(DEFAULTS)}")
+        defaults[k] = v
+
+    dests_raw = raw.get("destinations", [])
+    if not isinstance(dests_raw, list):
+        raise fail("destinations", "must be an array of tables ([[destinations]])")
+    destinations: list[Destination] = []
+    seen: set[str] = set()
+    for i, d in enumerate(dests_raw):
+        key = f"destinations[{i}]"
+        if not isinstance(d, dict):
+            raise fail(key, "must be a table")
+        dest = _destination(d, defaults, key, fail, environ, path)
+        if dest.name in seen:
+            raise fail(f"{key}.name", f"duplicate destination name {dest.name!r}")
+        seen.add(dest.name)
+        destinations.append(dest)
+
+    severity: dict[str, Severity] = {}
+    for code, sev in _table(raw, "severity", fail).items():
+        if code not in CODES:
+            raise fail(f"severity.{code}", "unknown finding code; see `verifier run --help` or the README")
+        try:
+            severity[code] = Severity.parse(str(sev))
+        except ValueError as exc:
+            raise fail(f"severity.{code}", str(exc)) from None
+
+    service = _service(_table(raw, "service", fail), fail, environ)
+    return Config(path=path, catalog_path=cat_path, destinations=destinations,
+                  severity=severity, service=service)
+
+
+def _table(raw: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise fail(key, "must be a table")
+    return value
+
+
+def _destination(d: dict[str, Any], defaults: dict[str, Any], key: str, fail: Any,
+                 environ: Any, path: Path | None) -> Destination:
+    from verifier.backends import known_types
+
+    unknown = set(d) - _DEST_KEYS
+    if unknown:
+        raise fail(f"{key}.{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(sorted(_DEST_KEYS))}")
+    name = d.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise fail(f"{key}.name", "required, a non-empty string")
+    key = f"destinations[{name}]"
+    btype = d.get("type")
+    types = known_types()
+    if btype not in types:
+        raise fail(f"{key}.type", f"{btype!r} is not a known backend; known: {', '.join(sorted(types))}")
+    url = d.get("url")
+    if url is not None and not isinstance(url, str):
+        raise fail(f"{key}.url", "must be a string")
+    merged = {**defaults, **{k: v for k, v in d.items() if k in DEFAULTS}}
+    fmt = merged["format"]
+    if fmt not in FORMATS:
+        raise fail(f"{key}.format", f"{fmt!r}: use one of {', '.join(FORMATS)}")
+    comp = merged["compression"]
+    if comp not in COMPRESSIONS:
+        raise fail(f"{key}.compression", f"{comp!r}: use one of {', '.join(COMPRESSIONS)}")
+    if fmt == "json" and comp != "gzip":
+        raise fail(f"{key}.compression", "AEP exports JSON only as gzip (.json.gz); set compression = \"gzip\"")
+    if not isinstance(merged["manifest"], bool):
+        raise fail(f"{key}.manifest", "must be true or false")
+    mode = merged["export_mode"]
+    if mode not in EXPORT_MODES:
+        raise fail(f"{key}.export_mode", f"{mode!r}: use one of {', '.join(EXPORT_MODES)}")
+    sched = str(merged["schedule"])
+    if sched != "auto" and sched not in SCHEDULES:
+        raise fail(f"{key}.schedule", f"{sched!r}: use one of 3h, 6h, 8h, 12h, 24h or auto")
+    durations = {}
+    for k in ("stale_after", "settle_time"):
+        try:
+            durations[k] = parse_duration(str(merged[k]))
+        except ValueError as exc:
+            raise fail(f"{key}.{k}", str(exc)) from None
+    options = d.get("options", {})
+    if not isinstance(options, dict):
+        raise fail(f"{key}.options", "must be a table")
+    secrets_raw = d.get("secrets", {})
+    if not isinstance(secrets_raw, dict):
+        raise fail(f"{key}.secrets", "must be a table")
+    secrets: dict[str, str] = {}
+    for sk, sv in secrets_raw.items():
+        m = _ENV_REF.match(sv) if isinstance(sv, str) else None
+        if not m:
+            raise fail(f"{key}.secrets.{sk}", "must be an environment reference like \"${MY_SECRET}\"; "
+                       "secret values are never written in the config")
+        var = m.group(1)
+        if var not in environ:
+            raise fail(f"{key}.secrets.{sk}", f"environment variable {var} is not set")
+        secrets[sk] = environ[var]
+        redact.register(environ[var])
+    dest = Destination(
+        name=name, type=btype, url=url, format=fmt, compression=comp, manifest=merged["manifest"],
+        export_mode=mode, schedule=None if sched == "auto" else timedelta(hours=SCHEDULES[sched]),
+        stale_after=durations["stale_after"], settle_time=durations["settle_time"],
+        options=dict(options), secrets=secrets,
+    )
+    if btype == "local" and url and path is not None:
+        # a relative local path is relative to the config file, as the catalog path is
+        local = url[7:] if url.startswith("file://") else url
+        if not os.path.isabs(local):
+            dest.url = str((path.parent / local).resolve())
+    from verifier.backends import get_backend_class
+
+    try:
+        get_backend_class(btype).validate(dest)
+    except ValueError as exc:
+        raise fail(f"{key}.url", str(exc)) from None
+    return dest
+
+
+def _service(s: dict[str, Any], fail: Any, environ: Any) -> ServiceConfig:
+    allowed = {"schedule", "level", "sample", "secrets"}
+    if set(s) - allowed:
+        raise fail(f"service.{sorted(set(s) - allowed)[0]}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
+    level = s.get("level", "metadata")
+    if level not in ("listing", "metadata", "full"):
+        raise fail("service.level", f"{level!r}: use listing, metadata or full")
+    sample = s.get("sample")
+    if sample is not None and (not isinstance(sample, int | float) or not 0 < sample <= 100):
+        raise fail("service.sample", "a percentage in (0, 100]")
+    token = None
+    sec = s.get("secrets", {})
+    if not isinstance(sec, dict) or set(sec) - {"token"}:
+        raise fail("service.secrets", "a table with only `token`")
+    if "token" in sec:
+        m = _ENV_REF.match(sec["token"]) if isinstance(sec["token"], str) else None
+        if not m:
+            raise fail("service.secrets.token", "must be an environment reference like \"${VERIFIER_TOKEN}\"")
+        if m.group(1) not in environ:
+            raise fail("service.secrets.token", f"environment variable {m.group(1)} is not set")
+        token = environ[m.group(1)]
+        redact.register(token)
+    sched = s.get("schedule")
+    if sched is not None:
+        from verifier.cron import CronError, parse_cron
+
+        try:
+            parse_cron(str(sched))
+        except CronError as exc:
+            raise fail("service.schedule", str(exc)) from None
+    return ServiceConfig(schedule=sched, level=level, sample=sample, token=token)
