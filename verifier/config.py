@@ -89,8 +89,9 @@ def find_config(explicit: str | None) -> Path:
 def load(path: Path, environ: dict[str, str] | None = None) -> Config:
     """Read and validate `path`. Every problem raises ConfigError naming file, key and reason."""
     if not path.exists():
-        raise ConfigError(f"{path}: config file not found; pass --config PATH, set VERIFIER_CONFIG, "
-                          "or create ./verifier.toml")
+        raise ConfigError(
+            f"{path}: config file not found; pass --config PATH, set VERIFIER_CONFIG, or create ./verifier.toml"
+        )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -149,8 +150,7 @@ def parse(raw: dict[str, Any], path: Path | None, environ: Any) -> Config:
             raise fail(f"severity.{code}", str(exc)) from None
 
     service = _service(_table(raw, "service", fail), fail, environ)
-    return Config(path=path, catalog_path=cat_path, destinations=destinations,
-                  severity=severity, service=service)
+    return Config(path=path, catalog_path=cat_path, destinations=destinations, severity=severity, service=service)
 
 
 def _table(raw: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:
@@ -160,8 +160,9 @@ def _table(raw: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:
     return value
 
 
-def _destination(d: dict[str, Any], defaults: dict[str, Any], key: str, fail: Any,
-                 environ: Any, path: Path | None) -> Destination:
+def _destination(
+    d: dict[str, Any], defaults: dict[str, Any], key: str, fail: Any, environ: Any, path: Path | None
+) -> Destination:
     from verifier.backends import known_types
 
     unknown = set(d) - _DEST_KEYS
@@ -186,7 +187,7 @@ def _destination(d: dict[str, Any], defaults: dict[str, Any], key: str, fail: An
     if comp not in COMPRESSIONS:
         raise fail(f"{key}.compression", f"{comp!r}: use one of {', '.join(COMPRESSIONS)}")
     if fmt == "json" and comp != "gzip":
-        raise fail(f"{key}.compression", "AEP exports JSON only as gzip (.json.gz); set compression = \"gzip\"")
+        raise fail(f"{key}.compression", 'AEP exports JSON only as gzip (.json.gz); set compression = "gzip"')
     if not isinstance(merged["manifest"], bool):
         raise fail(f"{key}.manifest", "must be true or false")
     mode = merged["export_mode"]
@@ -211,18 +212,28 @@ def _destination(d: dict[str, Any], defaults: dict[str, Any], key: str, fail: An
     for sk, sv in secrets_raw.items():
         m = _ENV_REF.match(sv) if isinstance(sv, str) else None
         if not m:
-            raise fail(f"{key}.secrets.{sk}", "must be an environment reference like \"${MY_SECRET}\"; "
-                       "secret values are never written in the config")
+            raise fail(
+                f"{key}.secrets.{sk}",
+                'must be an environment reference like "${MY_SECRET}"; secret values are never written in the config',
+            )
         var = m.group(1)
         if var not in environ:
             raise fail(f"{key}.secrets.{sk}", f"environment variable {var} is not set")
         secrets[sk] = environ[var]
         redact.register(environ[var])
     dest = Destination(
-        name=name, type=btype, url=url, format=fmt, compression=comp, manifest=merged["manifest"],
-        export_mode=mode, schedule=None if sched == "auto" else timedelta(hours=SCHEDULES[sched]),
-        stale_after=durations["stale_after"], settle_time=durations["settle_time"],
-        options=dict(options), secrets=secrets,
+        name=name,
+        type=btype,
+        url=url,
+        format=fmt,
+        compression=comp,
+        manifest=merged["manifest"],
+        export_mode=mode,
+        schedule=None if sched == "auto" else timedelta(hours=SCHEDULES[sched]),
+        stale_after=durations["stale_after"],
+        settle_time=durations["settle_time"],
+        options=dict(options),
+        secrets=secrets,
     )
     if btype == "local" and url and path is not None:
         # a relative local path is relative to the config file, as the catalog path is
@@ -255,7 +266,7 @@ def _service(s: dict[str, Any], fail: Any, environ: Any) -> ServiceConfig:
     if "token" in sec:
         m = _ENV_REF.match(sec["token"]) if isinstance(sec["token"], str) else None
         if not m:
-            raise fail("service.secrets.token", "must be an environment reference like \"${VERIFIER_TOKEN}\"")
+            raise fail("service.secrets.token", 'must be an environment reference like "${VERIFIER_TOKEN}"')
         if m.group(1) not in environ:
             raise fail("service.secrets.token", f"environment variable {m.group(1)} is not set")
         token = environ[m.group(1)]

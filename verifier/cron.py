@@ -51,8 +51,13 @@ def next_after(expr: str, after: datetime) -> datetime:
     minute, hour, day, month, weekday = parse_cron(expr)
     t = after.replace(second=0, microsecond=0) + timedelta(minutes=1)
     for _ in range(366 * 24 * 60):
-        if (t.minute in minute and t.hour in hour and t.day in day and t.month in month
-                and (t.weekday() + 1) % 7 in weekday):
+        if (
+            t.minute in minute
+            and t.hour in hour
+            and t.day in day
+            and t.month in month
+            and (t.weekday() + 1) % 7 in weekday
+        ):
             return t
         t += timedelta(minutes=1)
     raise CronError(f"{expr!r} never fires")

@@ -11,8 +11,10 @@ _lock = threading.Lock()
 _secrets: set[str] = set()
 
 # Query parameters that carry credentials in SAS URLs and presigned URLs.
-_SECRET_QUERY = re.compile(r"(?i)([?&](?:sig|signature|x-amz-signature|x-amz-credential|"
-                           r"x-amz-security-token|token|key|password|secret)=)[^&\s\"']*")
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:sig|signature|x-amz-signature|x-amz-credential|"
+    r"x-amz-security-token|token|key|password|secret)=)[^&\s\"']*"
+)
 _ACCOUNT_KEY = re.compile(r"(?i)(AccountKey=|SharedAccessSignature=)[^;\s\"']*")
 
 
@@ -48,8 +50,8 @@ def strip_url(url: str) -> str:
         userinfo, host = netloc.rsplit("@", 1)
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}@{host}"
-    query = "" if parts.query else ""
-    return scrub(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+    # the query string is dropped whole: SAS tokens and presigned signatures live there
+    return scrub(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
 
 
 class ScrubFilter(logging.Filter):

@@ -91,16 +91,23 @@ class Backend(abc.ABC):
         if isinstance(etag, str):
             etag = etag.strip('"')
         return Entry(
-            path=path, name=name, is_dir=is_dir, size=int(info.get("size") or 0),
-            modified_at=_mtime(info), etag=etag or None,
+            path=path,
+            name=name,
+            is_dir=is_dir,
+            size=int(info.get("size") or 0),
+            modified_at=_mtime(info),
+            etag=etag or None,
             checksums=() if is_dir else self.native_checksums(info),
         )
 
     def list(self, path: str) -> list[Entry]:
         """The direct children of `path`. Raises StoreError."""
         try:
-            infos = self.fs.ls(path, detail=True, refresh=True) if _accepts_refresh(self.fs) \
+            infos = (
+                self.fs.ls(path, detail=True, refresh=True)
+                if _accepts_refresh(self.fs)
                 else self.fs.ls(path, detail=True)
+            )
         except FileNotFoundError:
             return []
         except Exception as exc:  # noqa: BLE001 - every client error becomes a StoreError

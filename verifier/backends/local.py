@@ -12,7 +12,7 @@ from verifier.config import Destination
 
 
 def _path(url: str) -> str:
-    return url[len("file://"):] if url.startswith("file://") else url
+    return url[len("file://") :] if url.startswith("file://") else url
 
 
 class LocalBackend(Backend):

@@ -1,0 +1,122 @@
+"""Opening the DuckDB catalog: short-lived connections, lock waits, migrations."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from verifier.catalog.schema import LATEST, MIGRATIONS
+from verifier.errors import CatalogError, CatalogLocked
+
+LOCK_WAIT_S = 30.0
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text and ("conflicting" in text or "could not set" in text)
+
+
+def now_utc() -> datetime:
+    """Naive UTC, the catalog's time convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def to_db(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt
+
+
+def from_db(dt: datetime | None) -> datetime | None:
+    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
+
+
+@contextlib.contextmanager
+def connect(
+    path: Path, *, read_only: bool = False, wait_s: float = LOCK_WAIT_S, sandbox: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection held only for the `with` block; waits while another process holds the file.
+
+    `sandbox` also forbids touching any other file (COPY TO, read_csv, ATTACH, INSTALL): for
+    user-supplied SQL, which must only ever read the catalog.
+    """
+    if read_only and not path.exists():
+        raise CatalogError(f"no catalog at {path} yet; run `verifier run` first (or check [catalog] path)")
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            config = {"enable_external_access": False, "lock_configuration": True} if sandbox else {}
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            break
+        except duckdb.Error as exc:
+            if _is_lock_error(exc) and time.monotonic() < deadline:
+                time.sleep(delay + random.random() * delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            if _is_lock_error(exc):
+                raise CatalogLocked(
+                    f"catalog is locked: {path} is held by another process; try again when it has finished"
+                ) from None
+            raise CatalogError(
+                f"cannot open catalog {path}: {exc}; check the file is a DuckDB database and readable"
+            ) from None
+    try:
+        if not read_only:
+            migrate(con, path)
+        else:
+            _check_version(con, path)
+        yield con
+    finally:
+        con.close()
+
+
+def _version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER, description VARCHAR, applied_at TIMESTAMP)"
+    )
+    current = _version(con)
+    if current > LATEST:
+        raise CatalogError(
+            f"catalog {path} has schema version {current}, newer than this verifier ({LATEST}); upgrade verifier"
+        )
+    for version, description, statements in MIGRATIONS:
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for sql in statements:
+                con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, description, now_utc()])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
+def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    current = _version(con)
+    if current == 0:
+        raise CatalogError(f"{path} is not a verifier catalog (no schema_migrations table)")
+    if current > LATEST:
+        raise CatalogError(
+            f"catalog {path} has schema version {current}, newer than this verifier ({LATEST}); upgrade verifier"
+        )

@@ -1,0 +1,285 @@
+"""Rows of the catalog as dataclasses, and the transactional writes of one export."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+
+from verifier import redact
+from verifier.catalog.db import from_db, now_utc, to_db
+from verifier.findings import Finding
+from verifier.model import Checksum
+
+
+@dataclass
+class FileRow:
+    destination: str
+    dataset_id: str
+    export_time: datetime
+    uri: str
+    name: str
+    role: str
+    size: int
+    modified_at: datetime | None = None
+    etag: str | None = None
+    record_count: int | None = None
+    schema_hash: str | None = None
+    status: str = "unverified"
+    verified_level: str | None = None
+    verified_at: datetime | None = None
+    full_read_at: datetime | None = None
+    md5: str | None = None
+    crc32c: str | None = None
+    schema_json: str | None = None
+    first_seen_at: datetime | None = None
+    checksums: list[Checksum] = field(default_factory=list)  # native ones, with provenance
+
+    def primary_checksum(self) -> Checksum | None:
+        """The checksum shown in the contract columns: MD5 first, then CRC32C, then any."""
+        computed = [Checksum("md5", self.md5, "computed")] if self.md5 else []
+        computed += [Checksum("crc32c", self.crc32c, "computed")] if self.crc32c else []
+        pool = [*self.checksums, *computed]
+        for algo in ("md5", "crc32c", "sha256", "crc64nvme", "crc32", "sha1"):
+            for source in ("service", "client", "computed"):
+                for c in pool:
+                    if c.algo == algo and c.source == source:
+                        return c
+        return None
+
+
+@dataclass
+class ExportRow:
+    destination: str
+    dataset_id: str
+    export_time: datetime
+    uri: str
+    kind: str
+    status: str
+    flow_run_id: str | None = None
+    file_count: int = 0
+    total_bytes: int = 0
+    record_count: int | None = None
+    level: str | None = None
+    first_seen_at: datetime | None = None
+    verified_at: datetime | None = None
+    run_id: int | None = None
+    listing_hash: str | None = None
+    last_seen_at: datetime | None = None
+    newest_modified_at: datetime | None = None
+    export_time_raw: str | None = None
+    files: dict[str, FileRow] = field(default_factory=dict)
+
+
+@dataclass
+class VerificationRow:
+    level: str
+    status: str
+    files_checked: int
+    bytes_read: int
+    duration_s: float
+    skipped: bool = False
+
+
+@dataclass
+class ExportOutcome:
+    """Everything one export's check produced: written in one transaction."""
+
+    export: ExportRow
+    findings: list[Finding]
+    verification: VerificationRow | None
+
+
+_EXPORT_COLS = (
+    "destination",
+    "dataset_id",
+    "export_time",
+    "uri",
+    "kind",
+    "flow_run_id",
+    "file_count",
+    "total_bytes",
+    "record_count",
+    "status",
+    "level",
+    "first_seen_at",
+    "verified_at",
+    "run_id",
+    "listing_hash",
+    "last_seen_at",
+    "newest_modified_at",
+    "export_time_raw",
+)
+_FILE_COLS = (
+    "destination",
+    "dataset_id",
+    "export_time",
+    "uri",
+    "name",
+    "role",
+    "size",
+    "modified_at",
+    "etag",
+    "checksum_algo",
+    "checksum",
+    "checksum_source",
+    "record_count",
+    "schema_hash",
+    "status",
+    "verified_level",
+    "verified_at",
+    "full_read_at",
+    "md5",
+    "crc32c",
+    "schema_json",
+    "first_seen_at",
+)
+_KEY = "destination = ? AND dataset_id = ? AND export_time = ?"
+
+
+def _ph(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def insert_findings(con: duckdb.DuckDBPyConnection, run_id: int, findings: list[Finding]) -> None:
+    if not findings:
+        return
+    rows = [
+        [
+            run_id,
+            f.destination,
+            f.dataset_id,
+            to_db(f.export_time),
+            redact.scrub(f.uri or "") or None,
+            f.code,
+            str(f.sev),
+            redact.scrub(f.message),
+            to_db(f.found_at) or now_utc(),
+            f.extra.get("first_run_id", run_id),
+        ]
+        for f in findings
+    ]
+    con.executemany(
+        "INSERT INTO findings (run_id, destination, dataset_id, export_time, uri, code, severity, "
+        "message, found_at, first_run_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+
+
+def write_outcome(con: duckdb.DuckDBPyConnection, run_id: int, out: ExportOutcome) -> None:
+    """Replace one export's rows, add its verification and findings: all or nothing."""
+    e = out.export
+    key = [e.destination, e.dataset_id, to_db(e.export_time)]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in ("exports", "files", "checksums"):
+            con.execute(f"DELETE FROM {table} WHERE {_KEY}", key)
+        con.execute(
+            f"INSERT INTO exports ({', '.join(_EXPORT_COLS)}) VALUES ({_ph(len(_EXPORT_COLS))})",
+            [to_db(v) if isinstance(v, datetime) else v for v in (getattr(e, c) for c in _EXPORT_COLS)],
+        )
+        frows, crows = [], []
+        for f in e.files.values():
+            p = f.primary_checksum()
+            vals = {
+                **f.__dict__,
+                "checksum_algo": p.algo if p else None,
+                "checksum": p.value if p else None,
+                "checksum_source": p.source if p else None,
+            }
+            frows.append([to_db(v) if isinstance(v, datetime) else v for v in (vals[c] for c in _FILE_COLS)])
+            recorded = now_utc()
+            for c in f.checksums:
+                crows.append([*key, f.name, c.algo, c.value, c.source, recorded])
+            for algo in ("md5", "crc32c"):
+                if getattr(f, algo):
+                    crows.append([*key, f.name, algo, getattr(f, algo), "computed", to_db(f.full_read_at)])
+        if frows:
+            con.executemany(f"INSERT INTO files ({', '.join(_FILE_COLS)}) VALUES ({_ph(len(_FILE_COLS))})", frows)
+        if crows:
+            con.executemany("INSERT INTO checksums VALUES (?,?,?,?,?,?,?,?)", crows)
+        if out.verification is not None:
+            v = out.verification
+            con.execute(
+                "INSERT INTO verifications VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [run_id, *key, v.level, v.status, v.files_checked, v.bytes_read, v.duration_s, v.skipped],
+            )
+        insert_findings(con, run_id, out.findings)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def load_exports(con: duckdb.DuckDBPyConnection, destination: str) -> dict[tuple[str, datetime], ExportRow]:
+    """Every export recorded for a destination, with its files and native checksums."""
+    out: dict[tuple[str, datetime], ExportRow] = {}
+    for row in con.execute(
+        f"SELECT {', '.join(_EXPORT_COLS)} FROM exports WHERE destination = ?", [destination]
+    ).fetchall():
+        vals = dict(zip(_EXPORT_COLS, row, strict=True))
+        for k, v in vals.items():
+            if isinstance(v, datetime):
+                vals[k] = from_db(v)
+        e = ExportRow(**vals)
+        out[(e.dataset_id, e.export_time)] = e
+    cols = [c for c in _FILE_COLS if c not in ("checksum_algo", "checksum", "checksum_source")]
+    for row in con.execute(f"SELECT {', '.join(cols)} FROM files WHERE destination = ?", [destination]).fetchall():
+        vals = dict(zip(cols, row, strict=True))
+        for k, v in vals.items():
+            if isinstance(v, datetime):
+                vals[k] = from_db(v)
+        f = FileRow(**vals)
+        parent = out.get((f.dataset_id, f.export_time))
+        if parent is not None:
+            parent.files[f.name] = f
+    for d, t, name, algo, value, source in con.execute(
+        "SELECT dataset_id, export_time, name, algo, value, source FROM checksums "
+        "WHERE destination = ? AND source <> 'computed'",
+        [destination],
+    ).fetchall():
+        parent = out.get((d, from_db(t)))  # type: ignore[arg-type]
+        if parent is not None and name in parent.files:
+            parent.files[name].checksums.append(Checksum(algo, value, source))
+    return out
+
+
+def load_open_findings(
+    con: duckdb.DuckDBPyConnection,
+    destination: str,
+    run_id: int | None,
+) -> dict[tuple[str, datetime], list[Finding]]:
+    """Findings of the run that last verified each export (to carry them forward unchanged)."""
+    out: dict[tuple[str, datetime], list[Finding]] = {}
+    rows = con.execute(
+        "SELECT f.dataset_id, f.export_time, f.uri, f.code, f.severity, f.message, f.found_at, f.first_run_id "
+        "FROM findings f JOIN exports e ON f.destination = e.destination AND f.dataset_id = e.dataset_id "
+        "AND f.export_time = e.export_time AND f.run_id = e.run_id "
+        "WHERE f.destination = ? AND f.code NOT LIKE 'dataset.%'",
+        [destination],
+    ).fetchall()
+    from verifier.findings import Severity
+
+    for d, t, uri, code, sev, msg, found, first in rows:
+        tt = from_db(t)
+        assert tt is not None
+        out.setdefault((d, tt), []).append(
+            Finding(
+                code=code,
+                message=msg,
+                destination=destination,
+                dataset_id=d,
+                export_time=tt,
+                uri=uri,
+                severity=Severity.parse(sev),
+                found_at=from_db(found),
+                extra={"first_run_id": first},
+            )
+        )
+    return out
+
+
+def json_dumps(obj: object) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)

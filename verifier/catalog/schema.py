@@ -1,0 +1,55 @@
+"""The catalog schema as numbered forward migrations, each applied in a transaction.
+
+Times are stored as naive UTC TIMESTAMPs so SQL over them needs no time-zone care.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "initial schema",
+        [
+            "CREATE SEQUENCE IF NOT EXISTS run_id_seq START 1",
+            "CREATE SEQUENCE IF NOT EXISTS finding_id_seq START 1",
+            """CREATE TABLE runs (
+            run_id BIGINT PRIMARY KEY, started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP,
+            level VARCHAR NOT NULL, status VARCHAR NOT NULL, exit_code INTEGER,
+            exports_checked INTEGER DEFAULT 0, files_checked INTEGER DEFAULT 0, bytes_read BIGINT DEFAULT 0,
+            errors INTEGER DEFAULT 0, warnings INTEGER DEFAULT 0, infos INTEGER DEFAULT 0,
+            exports_skipped INTEGER DEFAULT 0, duration_s DOUBLE, pid INTEGER, hostname VARCHAR, args VARCHAR)""",
+            """CREATE TABLE destinations (
+            name VARCHAR PRIMARY KEY, type VARCHAR NOT NULL, url VARCHAR, format VARCHAR, compression VARCHAR,
+            manifest_expected BOOLEAN, export_mode VARCHAR, schedule VARCHAR, last_scanned_at TIMESTAMP,
+            last_error VARCHAR)""",
+            """CREATE TABLE exports (
+            destination VARCHAR NOT NULL, dataset_id VARCHAR NOT NULL, export_time TIMESTAMP NOT NULL,
+            uri VARCHAR, kind VARCHAR, flow_run_id VARCHAR, file_count INTEGER, total_bytes BIGINT,
+            record_count BIGINT, status VARCHAR NOT NULL, level VARCHAR, first_seen_at TIMESTAMP,
+            verified_at TIMESTAMP, run_id BIGINT, listing_hash VARCHAR, last_seen_at TIMESTAMP,
+            newest_modified_at TIMESTAMP, export_time_raw VARCHAR)""",
+            """CREATE TABLE files (
+            destination VARCHAR NOT NULL, dataset_id VARCHAR NOT NULL, export_time TIMESTAMP NOT NULL,
+            uri VARCHAR, name VARCHAR NOT NULL, role VARCHAR, size BIGINT, modified_at TIMESTAMP, etag VARCHAR,
+            checksum_algo VARCHAR, checksum VARCHAR, checksum_source VARCHAR, record_count BIGINT,
+            schema_hash VARCHAR, status VARCHAR, verified_level VARCHAR, verified_at TIMESTAMP,
+            full_read_at TIMESTAMP, md5 VARCHAR, crc32c VARCHAR, schema_json VARCHAR, first_seen_at TIMESTAMP)""",
+            """CREATE TABLE checksums (
+            destination VARCHAR NOT NULL, dataset_id VARCHAR NOT NULL, export_time TIMESTAMP NOT NULL,
+            name VARCHAR NOT NULL, algo VARCHAR NOT NULL, value VARCHAR NOT NULL, source VARCHAR NOT NULL,
+            recorded_at TIMESTAMP)""",
+            """CREATE TABLE verifications (
+            run_id BIGINT NOT NULL, destination VARCHAR NOT NULL, dataset_id VARCHAR NOT NULL,
+            export_time TIMESTAMP NOT NULL, level VARCHAR, status VARCHAR, files_checked INTEGER,
+            bytes_read BIGINT, duration_s DOUBLE, skipped BOOLEAN DEFAULT FALSE)""",
+            """CREATE TABLE findings (
+            finding_id BIGINT DEFAULT nextval('finding_id_seq'), run_id BIGINT NOT NULL,
+            destination VARCHAR, dataset_id VARCHAR, export_time TIMESTAMP, uri VARCHAR, code VARCHAR NOT NULL,
+            severity VARCHAR NOT NULL, message VARCHAR, found_at TIMESTAMP, first_run_id BIGINT)""",
+            "CREATE INDEX files_export ON files (destination, dataset_id, export_time)",
+            "CREATE INDEX findings_run ON findings (run_id)",
+        ],
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]

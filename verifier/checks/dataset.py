@@ -1,0 +1,113 @@
+"""Checks across a dataset's exports: schema drift, schedule gaps, staleness."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from verifier.findings import Finding
+from verifier.timeutil import format_duration, iso
+
+CADENCES = [timedelta(hours=h) for h in (3, 6, 8, 9, 12, 24)]
+
+
+@dataclass
+class ExportState:
+    export_time: datetime
+    uri: str
+    status: str
+    schema: dict[str, str] | None
+    new_this_run: bool  # first seen in this run: gaps and drift are reported once, when it appears
+    checked_this_run: bool
+
+
+def infer_cadence(times: list[datetime]) -> timedelta | None:
+    """The standard cadence closest to the median spacing of at least three exports."""
+    ts = sorted(set(times))
+    if len(ts) < 3:
+        return None
+    median = statistics.median((b - a).total_seconds() for a, b in itertools.pairwise(ts))
+    return min(CADENCES, key=lambda c: abs(c.total_seconds() - median))
+
+
+def schema_drift(exports: list[ExportState], json_format: bool) -> list[Finding]:
+    out: list[Finding] = []
+    prev: ExportState | None = None
+    for e in sorted(exports, key=lambda x: x.export_time):
+        if e.schema is None or e.status in ("vanished", "pending"):
+            continue
+        if prev is not None and e.checked_this_run and prev.schema is not None:
+            a, b = prev.schema, e.schema
+            retyped = sorted(c for c in set(a) & set(b) if a[c] != b[c] and "null" not in (a[c], b[c]))
+            added = [] if json_format else sorted(set(b) - set(a))
+            removed = [] if json_format else sorted(set(a) - set(b))
+            if added or removed or retyped:
+                parts = []
+                if added:
+                    parts.append("added " + ", ".join(added[:10]) + (" …" if len(added) > 10 else ""))
+                if removed:
+                    parts.append("removed " + ", ".join(removed[:10]) + (" …" if len(removed) > 10 else ""))
+                if retyped:
+                    parts.append("retyped " + ", ".join(f"{c} ({a[c]} -> {b[c]})" for c in retyped[:10]))
+                out.append(
+                    Finding(
+                        "dataset.schema_drift",
+                        f"{e.uri}: schema changed since the export of "
+                        f"{iso(prev.export_time)}: {'; '.join(parts)}. A restore across this point needs the "
+                        "union of both schemas",
+                        export_time=e.export_time,
+                        uri=e.uri,
+                    )
+                )
+        prev = e
+    return out
+
+
+def schedule_gaps(exports: list[ExportState], cadence: timedelta | None, dataset_uri: str) -> list[Finding]:
+    present = [e for e in exports if e.status != "vanished"]
+    times = sorted({e.export_time for e in present})
+    cad = cadence or infer_cadence(times)
+    if cad is None:
+        return []
+    new = {e.export_time for e in present if e.new_this_run}
+    out: list[Finding] = []
+    for a, b in itertools.pairwise(times):
+        if b not in new:
+            continue
+        missing = round((b - a) / cad) - 1
+        if missing >= 1:
+            out.append(
+                Finding(
+                    "dataset.schedule_gap",
+                    f"{dataset_uri}: {missing} expected export(s) missing between "
+                    f"{iso(a)} and {iso(b)} (cadence {format_duration(cad)}); check the dataflow's run history in AEP",
+                    export_time=b,
+                    uri=dataset_uri,
+                )
+            )
+    return out
+
+
+def staleness(
+    exports: list[ExportState],
+    stale_after: timedelta,
+    now: datetime,
+    dataset_uri: str,
+) -> list[Finding]:
+    present = [e.export_time for e in exports if e.status != "vanished"]
+    if not present:
+        return []
+    latest = max(present)
+    if now - latest > stale_after:
+        return [
+            Finding(
+                "dataset.stale",
+                f"{dataset_uri}: the latest export is from {iso(latest)}, "
+                f"{(now - latest).total_seconds() / 3600:.1f}h ago, more than stale_after ({format_duration(stale_after)}); "
+                "check that the dataflow is still enabled and running",
+                uri=dataset_uri,
+            )
+        ]
+    return []

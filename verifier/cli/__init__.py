@@ -1,0 +1,103 @@
+"""The `verifier` command: parse arguments, call the library, format, map errors to exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from verifier import __version__, redact
+from verifier.errors import BackendUnavailable, CatalogError, CatalogLocked, ConfigError, VerifierError
+from verifier.exitcodes import NOT_RUN, help_text
+
+
+class Context:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+
+    def config(self) -> Any:
+        from verifier import config as cfg
+
+        return cfg.load(cfg.find_config(self.config_path))
+
+    def catalog(self) -> Any:
+        from verifier.catalog import Catalog
+
+        return Catalog(self.config().catalog_path)
+
+
+def fail(message: str, code: int = NOT_RUN) -> NoReturn:
+    click.echo(f"verifier: {redact.scrub(message)}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="verifier")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    envvar="VERIFIER_CONFIG",
+    help="Config file (TOML). Default: $VERIFIER_CONFIG, else ./verifier.toml.",
+)
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """Verify AEP / CJA dataset exports in cloud storage and keep their history in a DuckDB catalog."""
+    handler = logging.StreamHandler()
+    handler.addFilter(redact.ScrubFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)], handlers=[handler])
+    ctx.obj = Context(config_path)
+
+
+def config_option(f: Any) -> Any:
+    """Every command takes --config too, after its name."""
+
+    def store(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value:
+            ctx.find_object(Context).config_path = value  # type: ignore[union-attr]
+
+    return click.option(
+        "--config",
+        "config_path_sub",
+        metavar="PATH",
+        expose_value=False,
+        callback=store,
+        is_eager=True,
+        help="Config file (TOML).",
+    )(f)
+
+
+def main() -> None:
+    from verifier.cli import commands  # noqa: F401 - registers the commands
+
+    try:
+        rv = cli.main(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelp:
+        sys.exit(0)
+    except click.UsageError as exc:
+        # bad arguments are "nothing was run" (4), not click's default 2, which means broken backups
+        click.echo(
+            exc.format_message() if exc.ctx is None else f"{exc.ctx.get_usage()}\n\n{exc.format_message()}", err=True
+        )
+        sys.exit(NOT_RUN)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("verifier: aborted", err=True)
+        sys.exit(130)
+    except (ConfigError, CatalogLocked, CatalogError, BackendUnavailable) as exc:
+        fail(str(exc))
+    except VerifierError as exc:
+        fail(str(exc))
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+RUN_EPILOG = "\b\nExit status:\n" + help_text()
+__all__ = ["RUN_EPILOG", "Path", "cli", "config_option", "fail", "main"]

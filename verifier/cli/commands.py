@@ -1,0 +1,260 @@
+"""The commands. Each parses, calls the library, formats; nothing else."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from verifier.cli import RUN_EPILOG, Context, cli, config_option, fail
+from verifier.cli import render as out
+from verifier.exitcodes import NOT_RUN
+
+LEVELS = click.Choice(["listing", "metadata", "full"])
+
+
+def _size(_ctx: Any, _p: Any, value: str | None) -> int | None:
+    from verifier.timeutil import parse_size
+
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command(epilog=RUN_EPILOG)
+@config_option
+@click.option(
+    "--destination", "destinations", multiple=True, metavar="NAME", help="Only this destination (repeatable)."
+)
+@click.option("--dataset", "datasets", multiple=True, metavar="ID", help="Only this dataset (repeatable).")
+@click.option(
+    "--level",
+    type=LEVELS,
+    default="metadata",
+    show_default=True,
+    help="listing: no data read; metadata: footers and trailers; full: every byte.",
+)
+@click.option(
+    "--sample",
+    type=click.FloatRange(0, 100, min_open=True),
+    metavar="PCT",
+    help="Also read this percent of the data fully: never-read files first, then the oldest reads.",
+)
+@click.option("--budget", callback=_size, metavar="SIZE", help="Like --sample, as a size: 50GB, 500MiB.")
+@click.option("--jobs", type=click.IntRange(1, 256), metavar="N", help="Concurrent exports (default per store).")
+@click.option("--rescan", is_flag=True, help="Verify every export again, even unchanged ones.")
+@click.option("--json", "json_path", metavar="PATH|-", help="Write a JSON summary to PATH, or stdout with -.")
+@click.option(
+    "--metrics", "metrics_path", metavar="PATH", help="Write Prometheus text format (node_exporter textfile)."
+)
+@click.pass_obj
+def run(
+    ctx: Context,
+    destinations: tuple[str, ...],
+    datasets: tuple[str, ...],
+    level: str,
+    sample: float | None,
+    budget: int | None,
+    jobs: int | None,
+    rescan: bool,
+    json_path: str | None,
+    metrics_path: str | None,
+) -> int:
+    """The nightly job: scan, verify what is new or changed, record, summarise."""
+    from verifier.cli.progress import progress_for
+    from verifier.report import summary_dict
+    from verifier.runner import RunOptions
+    from verifier.runner import run as do_run
+
+    config = ctx.config()
+    opts = RunOptions(
+        level=level,
+        destinations=list(destinations),
+        datasets=list(datasets),
+        sample=sample,
+        budget=budget,
+        jobs=jobs,
+        rescan=rescan,
+    )
+    if not config.destinations:
+        fail(f"{config.path}: no [[destinations]] configured; nothing to verify")
+    for name in destinations:
+        config.destination(name)
+    with progress_for(json_path == "-") as progress:
+        summary = do_run(config, opts, progress=progress)
+    data = summary_dict(summary)
+    if json_path == "-":
+        click.echo(out.dumps(data))
+    else:
+        if json_path:
+            Path(json_path).write_text(out.dumps(data) + "\n")
+        _print_summary(summary)
+    if metrics_path:
+        from verifier.metrics import write_textfile
+
+        write_textfile(config, Path(metrics_path), summary)
+    return summary.exit_code
+
+
+def _print_summary(summary: Any) -> None:
+    from verifier.findings import Severity
+
+    rows = [
+        {
+            "destination": d.name,
+            "type": d.type,
+            "reachable": d.reachable,
+            "exports": d.exports_seen,
+            "checked": d.exports_checked,
+            "unchanged": d.exports_skipped,
+            "files": d.files_checked,
+            "MB read": round(d.bytes_read / 1e6, 1),
+            "errors": d.errors,
+            "warnings": d.warnings,
+        }
+        for d in summary.destinations
+    ]
+    out.table(rows, title=f"run {summary.run_id} ({summary.level}) — exit {summary.exit_code}")
+    shown = [f for f in summary.findings if f.sev >= Severity.WARNING]
+    for f in shown[:50]:
+        click.echo(f"{f.sev!s:7} {f.code:26} {f.message}")
+    if len(shown) > 50:
+        click.echo(f"... and {len(shown) - 50} more: verifier findings --last")
+    click.echo(
+        f"{summary.count(Severity.ERROR)} error(s), {summary.count(Severity.WARNING)} warning(s), "
+        f"{summary.count(Severity.INFO)} info in {summary.duration_s:.1f}s; exit status {summary.exit_code}"
+    )
+
+
+@cli.command()
+@config_option
+@click.option("--dataset", metavar="ID", help="Only this dataset.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.pass_obj
+def status(ctx: Context, dataset: str | None, as_json: bool) -> None:
+    """One line per dataset: destination, latest export, last verified, status, open findings, next expected."""
+    from verifier import queries
+
+    rows = queries.status(ctx.catalog(), dataset)
+    if as_json:
+        click.echo(out.dumps(rows))
+        return
+    view = [
+        {
+            "dataset": r["dataset_id"],
+            "destination": r["destination"],
+            "latest export": r["latest_export"],
+            "last verified": r["last_verified"],
+            "status": r["status"],
+            "open findings": f"{r['open_errors']}E {r['open_warnings']}W",
+            "next expected": r["next_expected"],
+            "full-read": f"{r['full_read_pct'] or 0:.0f}%",
+            "oldest full read": r["oldest_full_read"],
+        }
+        for r in rows
+    ]
+    if not view:
+        click.echo("no datasets in the catalog yet; run `verifier run` first")
+        return
+    out.table(view)
+
+
+@cli.command()
+@config_option
+@click.argument("dataset")
+@click.option("--destination", metavar="NAME", help="Only this destination.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.pass_obj
+def exports(ctx: Context, dataset: str, destination: str | None, as_json: bool) -> int:
+    """The export history of one dataset."""
+    from verifier import queries
+
+    rows = queries.exports(ctx.catalog(), dataset, destination)
+    if as_json:
+        click.echo(out.dumps(rows))
+        return 0
+    if not rows:
+        fail(f"no exports of dataset {dataset!r} in the catalog", NOT_RUN)
+    out.table(
+        rows,
+        [
+            "destination",
+            "export_time",
+            "kind",
+            "status",
+            "level",
+            "file_count",
+            "total_bytes",
+            "record_count",
+            "verified_at",
+            "findings",
+        ],
+        title=f"exports of {dataset}",
+    )
+    return 0
+
+
+@cli.command()
+@config_option
+@click.option("--run", "run_id", type=int, metavar="ID", help="Findings of this run.")
+@click.option("--last", is_flag=True, help="Findings of the last run (the default).")
+@click.option("--severity", type=click.Choice(["info", "warning", "error"]), help="At least this severity.")
+@click.option("--dataset", metavar="ID", help="Only this dataset.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.pass_obj
+def findings(
+    ctx: Context, run_id: int | None, last: bool, severity: str | None, dataset: str | None, as_json: bool
+) -> None:
+    """What a run found (the last one unless --run)."""
+    from verifier import queries
+
+    cat = ctx.catalog()
+    if run_id is None:
+        run_id = queries.last_run_id(cat)
+        if run_id is None:
+            fail("no runs in the catalog yet; run `verifier run` first")
+    rows = queries.findings(cat, run_id, severity, dataset)
+    if as_json:
+        click.echo(out.dumps(rows))
+        return
+    if not rows:
+        click.echo(f"run {run_id}: no findings")
+        return
+    out.table(rows, ["severity", "code", "dataset_id", "export_time", "message"], title=f"findings of run {run_id}")
+
+
+@cli.command()
+@config_option
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.pass_obj
+def sql(ctx: Context, query: str, fmt: str) -> None:
+    """Read-only SQL over the catalog (tables: runs, destinations, exports, files, checksums,
+    verifications, findings)."""
+    import duckdb
+
+    try:
+        cols, rows = ctx.catalog().query(query)
+    except duckdb.Error as exc:
+        fail(f"query failed: {exc}")
+    if fmt == "json":
+        click.echo(out.dumps([dict(zip(cols, r, strict=True)) for r in rows]))
+    elif fmt == "csv":
+        sys.stdout.write(out.csv_text(cols, rows))
+    else:
+        out.table([dict(zip(cols, r, strict=True)) for r in rows], cols)
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=7, show_default=True, help="Generator seed.")
+def demo(directory: Path | None, seed: int) -> int:
+    """Generate realistic sample exports (a few broken), verify them, show status, a query and a restore plan."""
+    from verifier.demo import run_demo
+
+    return run_demo(directory or Path("demo"), seed=seed)

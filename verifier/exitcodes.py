@@ -1,0 +1,38 @@
+"""The one table of exit statuses, shown in `verifier run --help`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from verifier.findings import Finding, Severity
+
+OK, WARNINGS, ERRORS, INCOMPLETE, NOT_RUN = 0, 1, 2, 3, 4
+
+EXIT_CODES: dict[int, str] = {
+    OK: "everything checked, nothing above info",
+    WARNINGS: "warnings only",
+    ERRORS: "at least one error finding: a backup is broken or missing",
+    INCOMPLETE: "incomplete: a destination or export could not be checked (unreachable, denied, timed out), "
+    "and no errors",
+    NOT_RUN: "nothing was run: bad config, bad arguments, catalog locked or unreadable",
+}
+
+
+def exit_code_for(findings: Iterable[Finding], incomplete: bool) -> int:
+    """backend.unreachable makes a run incomplete (3), not broken (2): the backups may be fine."""
+    worst = Severity.INFO
+    for f in findings:
+        if f.code == "backend.unreachable":
+            continue
+        worst = max(worst, f.sev)
+    if worst == Severity.ERROR:
+        return ERRORS
+    if incomplete:
+        return INCOMPLETE
+    if worst == Severity.WARNING:
+        return WARNINGS
+    return OK
+
+
+def help_text() -> str:
+    return "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())

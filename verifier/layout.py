@@ -1,0 +1,172 @@
+"""Scan a destination's layout: <folder>/<datasetID>/exportTime=YYYYMMDDHHMM/<files>.
+
+Listing only, concurrently; strays become findings, never errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from verifier.backends.base import Backend
+from verifier.errors import StoreError
+from verifier.findings import Finding
+from verifier.model import Entry
+from verifier.timeutil import parse_export_time
+
+EXPORT_PREFIX = "exportTime="
+
+
+@dataclass
+class ExportListing:
+    dataset_id: str
+    export_time: datetime
+    raw: str  # the folder's value as written, 12 or 14 digits
+    path: str
+    uri: str
+    entries: list[Entry] = field(default_factory=list)
+    error: StoreError | None = None  # the folder could not be listed
+
+    @property
+    def key(self) -> tuple[str, datetime]:
+        return (self.dataset_id, self.export_time)
+
+    def listing_hash(self) -> str:
+        """A fingerprint of what the listing says: names, kinds, sizes, etags, mtimes."""
+        h = hashlib.sha256()
+        for e in sorted(self.entries, key=lambda e: e.name):
+            mt = e.modified_at.timestamp() if e.modified_at else ""
+            h.update(f"{e.name}\0{e.is_dir}\0{e.size}\0{e.etag or ''}\0{mt}\n".encode())
+        return h.hexdigest()[:32]
+
+    @property
+    def newest_modified(self) -> datetime | None:
+        times = [e.modified_at for e in self.entries if e.modified_at]
+        return max(times) if times else None
+
+
+@dataclass
+class DatasetListing:
+    dataset_id: str
+    path: str
+    exports: list[ExportListing] = field(default_factory=list)
+
+
+@dataclass
+class ScanResult:
+    datasets: dict[str, DatasetListing] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    entries_listed: int = 0
+
+
+def scan(
+    backend: Backend,
+    *,
+    datasets: Iterable[str] | None = None,
+    jobs: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> ScanResult:
+    """List datasets and export folders. Raises StoreError only if the root cannot be listed."""
+    dest = backend.dest
+    root = backend.root()
+    wanted = set(datasets) if datasets else None
+    result = ScanResult()
+    top = backend.list(root)
+    if not top and backend.local_path(root) is not None and not backend.fs.isdir(root):
+        raise StoreError(
+            f"{backend.uri(root)} does not exist or is not a folder; check the destination url", transient=False
+        )
+    dataset_dirs: list[Entry] = []
+    for e in top:
+        if e.is_dir:
+            if wanted is None or e.name in wanted:
+                dataset_dirs.append(e)
+        else:
+            result.findings.append(
+                Finding(
+                    "layout.unexpected_entry",
+                    f"{backend.uri(e.path)}: a file where dataset folders are "
+                    "expected; AEP writes only <datasetID>/exportTime=... folders here — remove it or check the url",
+                    destination=dest.name,
+                    uri=backend.uri(e.path),
+                )
+            )
+
+    def list_dataset(d: Entry) -> tuple[Entry, list[Entry] | StoreError]:
+        try:
+            return d, backend.list(d.path)
+        except StoreError as exc:
+            return d, exc
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        listed = list(pool.map(list_dataset, dataset_dirs))
+        exports: list[ExportListing] = []
+        for d, children in listed:
+            if isinstance(children, StoreError):
+                raise children
+            ds = DatasetListing(dataset_id=d.name, path=d.path)
+            found_export_dir = False
+            strays: list[Finding] = []
+            for c in children:
+                if c.is_dir and c.name.startswith(EXPORT_PREFIX):
+                    found_export_dir = True
+                    raw = c.name[len(EXPORT_PREFIX) :]
+                    t = parse_export_time(raw)
+                    if t is None:
+                        result.findings.append(
+                            Finding(
+                                "layout.bad_export_time",
+                                f"{backend.uri(c.path)}: {raw!r} is not a valid "
+                                "12-digit (YYYYMMDDHHMM) or 14-digit UTC export time; this folder is not verified — "
+                                "rename or remove it",
+                                destination=dest.name,
+                                dataset_id=d.name,
+                                uri=backend.uri(c.path),
+                            )
+                        )
+                        continue
+                    ex = ExportListing(dataset_id=d.name, export_time=t, raw=raw, path=c.path, uri=backend.uri(c.path))
+                    ds.exports.append(ex)
+                    exports.append(ex)
+                else:
+                    kind = "folder" if c.is_dir else "file"
+                    strays.append(
+                        Finding(
+                            "layout.unexpected_entry",
+                            f"{backend.uri(c.path)}: a {kind} where only exportTime= "
+                            "folders are expected; remove it or check the url",
+                            destination=dest.name,
+                            dataset_id=d.name,
+                            uri=backend.uri(c.path),
+                        )
+                    )
+            if not found_export_dir and children:
+                result.findings.append(
+                    Finding(
+                        "layout.unexpected_entry",
+                        f"{backend.uri(d.path)}: a folder with no exportTime= folders "
+                        "where dataset folders are expected; remove it or check the url",
+                        destination=dest.name,
+                        uri=backend.uri(d.path),
+                    )
+                )
+                continue
+            result.findings.extend(strays)
+            # two folders naming the same instant (12 and 14 digits): keep both apart by raw value
+            ds.exports.sort(key=lambda x: (x.export_time, x.raw))
+            result.datasets[d.name] = ds
+
+        def list_export(ex: ExportListing) -> None:
+            try:
+                ex.entries = backend.list(ex.path)
+            except StoreError as exc:
+                ex.error = exc
+            if progress:
+                progress(1)
+
+        list(pool.map(list_export, exports))
+    result.entries_listed = len(top) + sum(len(e.entries) for e in exports)
+    return result

@@ -1,0 +1,58 @@
+"""The machine summary of a run (`run --json`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from verifier.exitcodes import EXIT_CODES
+from verifier.findings import Severity
+from verifier.runner import RunSummary
+from verifier.timeutil import iso
+
+
+def summary_dict(s: RunSummary) -> dict[str, Any]:
+    by_code: dict[str, int] = {}
+    for f in s.findings:
+        by_code[f.code] = by_code.get(f.code, 0) + 1
+    return {
+        "run_id": s.run_id,
+        "level": s.level,
+        "status": s.status,
+        "exit_code": s.exit_code,
+        "exit_meaning": EXIT_CODES[s.exit_code],
+        "started_at": iso(s.started_at),
+        "finished_at": iso(s.finished_at),
+        "duration_s": round(s.duration_s, 3),
+        "counts": {str(sev): s.count(sev) for sev in Severity},
+        "by_code": dict(sorted(by_code.items())),
+        "destinations": [
+            {
+                "name": d.name,
+                "type": d.type,
+                "url": d.url,
+                "reachable": d.reachable,
+                "message": d.message,
+                "exports_seen": d.exports_seen,
+                "exports_checked": d.exports_checked,
+                "exports_unchanged": d.exports_skipped,
+                "files_checked": d.files_checked,
+                "bytes_read": d.bytes_read,
+                "errors": d.errors,
+                "warnings": d.warnings,
+                "infos": d.infos,
+            }
+            for d in s.destinations
+        ],
+        "findings": [
+            {
+                "code": f.code,
+                "severity": str(f.sev),
+                "destination": f.destination,
+                "dataset_id": f.dataset_id,
+                "export_time": iso(f.export_time),
+                "uri": f.uri,
+                "message": f.message,
+            }
+            for f in sorted(s.findings, key=lambda f: (-int(f.sev), f.destination, f.dataset_id or "", f.code))
+        ],
+    }

@@ -1,0 +1,51 @@
+"""Which files get a full read tonight: never-read first, then those read longest ago."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass
+class Candidate:
+    key: tuple[str, str, datetime, str]  # destination, dataset, export_time, name
+    size: int
+    full_read_at: datetime | None  # None: never fully read (or changed since)
+
+
+def choose(
+    candidates: list[Candidate], *, percent: float | None, budget: int | None
+) -> set[tuple[str, str, datetime, str]]:
+    """The files to read fully, up to `percent` of all data bytes and/or `budget` bytes.
+
+    Files never read come first (oldest export first), then the ones read longest ago, so
+    that successive nights cover everything: with --sample 10, ten nights read every file.
+    """
+    if not candidates or (percent is None and budget is None):
+        return set()
+    total = sum(c.size for c in candidates)
+    limit = math.inf
+    if percent is not None:
+        limit = min(limit, total * percent / 100.0)
+    if budget is not None:
+        limit = min(limit, float(budget))
+    order = sorted(
+        candidates,
+        key=lambda c: (
+            c.full_read_at is not None,
+            c.full_read_at or datetime.min.replace(tzinfo=c.key[2].tzinfo),
+            c.key[2],
+            c.key,
+        ),
+    )
+    chosen: set[tuple[str, str, datetime, str]] = set()
+    spent = 0
+    for c in order:
+        if spent >= limit:
+            break
+        if budget is not None and chosen and spent + c.size > budget:
+            continue  # a budget is a hard cap: skip files that would exceed it
+        chosen.add(c.key)
+        spent += c.size
+    return chosen
