@@ -45,7 +45,8 @@ format = "json"
 
 def generate(directory: Path, seed: int, now: datetime) -> Path:
     """Write two destinations of sample exports under DIR/exports and a config; return the config path."""
-    from verifier_fixtures.generate import generate_dataset, inject
+    from verifier_fixtures.defects import inject
+    from verifier_fixtures.generate import generate_dataset
 
     exports = directory / "exports"
     if exports.exists():

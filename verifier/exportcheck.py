@@ -266,7 +266,8 @@ def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: i
                 )
 
     findings = [stamp(f) for f in findings]
-    young = now - max(lst.export_time, lst.newest_modified or lst.export_time) < dest.settle_time
+    # settle time counts from the scheduled time only: a file rewritten in an old export is not "being written"
+    young = now - lst.export_time < dest.settle_time
     status = _status(findings)
     if young and status != "ok" and all(f.code in _INCOMPLETE_CODES or f.sev < Severity.ERROR for f in findings):
         status, findings = "pending", []  # still being written: judged once it settles

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ class RunOptions:
     budget: int | None = None
     jobs: int | None = None
     rescan: bool = False
+    # set by `verifier serve` on shutdown: exports not yet started are abandoned (nothing of them is
+    # written), those in progress finish and are recorded, and the run ends as "cancelled"
+    cancel: threading.Event | None = None
 
 
 @dataclass
@@ -119,6 +123,8 @@ def run(
             tuple[Destination, Backend, ScanResult | None, dict[tuple[str, datetime], ExportRow], DestinationResult]
         ] = []
         for dest in dests:
+            if _cancelled(opts):
+                break
             backend = make_backend(dest)
             res = DestinationResult(name=dest.name, type=dest.type, url=_safe_url(backend))
             progress.destination_started(dest.name)
@@ -145,7 +151,7 @@ def run(
 
         sampled = _plan_sampling(scanned, opts)
         for dest, backend, sr, prev, res in scanned:
-            if sr is not None:
+            if sr is not None and not _cancelled(opts):
                 findings.extend(
                     _verify_destination(
                         config, catalog, run_id, dest, backend, sr, prev, res, opts, sampled, now, progress
@@ -155,10 +161,15 @@ def run(
             backend.close()
         for f in findings:
             _sev(config, f)
-        incomplete = any(not r.reachable for r in results) or any(f.code == "backend.unreachable" for f in findings)
+        cancelled = _cancelled(opts)
+        incomplete = (
+            cancelled
+            or any(not r.reachable for r in results)
+            or any(f.code == "backend.unreachable" for f in findings)
+        )
         code = exit_code_for(findings, incomplete)
         finished = utcnow()
-        status = "incomplete" if incomplete else "completed"
+        status = "cancelled" if cancelled else "incomplete" if incomplete else "completed"
         catalog.finish_run(
             run_id,
             status=status,
@@ -193,6 +204,10 @@ def _safe_url(backend: Backend) -> str:
         return backend.display_url()
     except Exception:  # noqa: BLE001 - a URL we cannot print must not stop the run
         return f"<{backend.dest.type} destination {backend.dest.name}>"
+
+
+def _cancelled(opts: RunOptions) -> bool:
+    return opts.cancel is not None and opts.cancel.is_set()
 
 
 def _jobs(opts: RunOptions, backend: Backend) -> int:
@@ -346,8 +361,13 @@ def _verify_destination(
             pool.submit(_safe_check, backend, plan, now, run_id) for plan in to_check
         ]
         for fut in futures:
+            if _cancelled(opts) and fut.cancel():
+                continue  # not started: abandoned cleanly, the catalog keeps what it knew of this export
             done(fut.result())
     flush()
+    if _cancelled(opts):
+        _tally(res, findings)  # vanished and dataset checks need the whole listing verified: skipped
+        return findings
 
     # exports recorded earlier and gone now
     present = {ex.key for ex in unique}
@@ -395,6 +415,11 @@ def _verify_destination(
     catalog.add_findings(run_id, ds_findings)
     findings.extend(ds_findings)
     catalog.upsert_destination(dest, res.url, now)
+    _tally(res, findings)
+    return findings
+
+
+def _tally(res: DestinationResult, findings: list[Finding]) -> None:
     for f in findings:
         if f.code == "backend.unreachable":
             continue
@@ -404,7 +429,6 @@ def _verify_destination(
             res.warnings += 1
         else:
             res.infos += 1
-    return findings
 
 
 def _safe_check(backend: Backend, plan: ExportPlan, now: datetime, run_id: int) -> ExportOutcome:

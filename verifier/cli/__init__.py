@@ -75,11 +75,13 @@ def config_option(f: Any) -> Any:
 def main() -> None:
     from verifier.cli import commands  # noqa: F401 - registers the commands
 
+    no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)
     try:
         rv = cli.main(standalone_mode=False)
-    except click.exceptions.NoArgsIsHelp:
-        sys.exit(0)
     except click.UsageError as exc:
+        if no_args is not None and isinstance(exc, no_args):
+            click.echo(exc.format_message())
+            sys.exit(0)
         # bad arguments are "nothing was run" (4), not click's default 2, which means broken backups
         click.echo(
             exc.format_message() if exc.ctx is None else f"{exc.ctx.get_usage()}\n\n{exc.format_message()}", err=True
