@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,8 +25,10 @@ from verifier.sampling import Candidate, choose
 from verifier.timeutil import utcnow
 
 log = logging.getLogger("verifier.run")
-FLUSH_EVERY = 50
-FLUSH_SECONDS = 2.0
+# Outcomes are written in batches (each export still in its own transaction) so that the
+# catalog is opened briefly and readers get in between. Tunable for tests and slow disks.
+FLUSH_EVERY = int(os.environ.get("VERIFIER_FLUSH_EVERY", "50"))
+FLUSH_SECONDS = float(os.environ.get("VERIFIER_FLUSH_SECONDS", "2.0"))
 
 
 @dataclass
@@ -357,13 +360,13 @@ def _verify_destination(
     for out in outcomes:
         done(out)
     with ThreadPoolExecutor(max_workers=_jobs(opts, backend)) as pool:
-        futures: list[Future[ExportOutcome]] = [
-            pool.submit(_safe_check, backend, plan, now, run_id) for plan in to_check
+        futures: list[Future[ExportOutcome | None]] = [
+            pool.submit(_check_unless_cancelled, opts, backend, plan, now, run_id) for plan in to_check
         ]
         for fut in futures:
-            if _cancelled(opts) and fut.cancel():
-                continue  # not started: abandoned cleanly, the catalog keeps what it knew of this export
-            done(fut.result())
+            out = fut.result()
+            if out is not None:  # None: not started, the run was cancelled; the catalog keeps what it knew
+                done(out)
     flush()
     if _cancelled(opts):
         _tally(res, findings)  # vanished and dataset checks need the whole listing verified: skipped
@@ -429,6 +432,12 @@ def _tally(res: DestinationResult, findings: list[Finding]) -> None:
             res.warnings += 1
         else:
             res.infos += 1
+
+
+def _check_unless_cancelled(
+    opts: RunOptions, backend: Backend, plan: ExportPlan, now: datetime, run_id: int
+) -> ExportOutcome | None:
+    return None if _cancelled(opts) else _safe_check(backend, plan, now, run_id)
 
 
 def _safe_check(backend: Backend, plan: ExportPlan, now: datetime, run_id: int) -> ExportOutcome:
