@@ -74,7 +74,9 @@ def test_one_defect_one_finding(tmp_path: Path, defect: str, fmt: str, index: in
                                 expected: list[str]) -> None:
     folder, exports = _dataset(tmp_path, fmt)
     inject(exports[index], defect)
-    config = local_config(tmp_path, folder, format=fmt)
+    # export_mode "full": each export stands alone, so a broken one breaks no restore chain here
+    # (restore.chain_broken has tests of its own)
+    config = local_config(tmp_path, folder, format=fmt, export_mode="full")
     summary = do_run(config, level, now=NOW)
     assert codes(summary) == expected
     worst = max(f.sev for f in summary.findings)
@@ -84,7 +86,7 @@ def test_one_defect_one_finding(tmp_path: Path, defect: str, fmt: str, index: in
         # the level below does not read what it takes to see it: a fresh catalog finds nothing
         # (JSON corruption may show at metadata already, when it lies in the head that level reads)
         (tmp_path / "lower").mkdir()
-        fresh = local_config(tmp_path / "lower", folder, format=fmt)
+        fresh = local_config(tmp_path / "lower", folder, format=fmt, export_mode="full")
         assert codes(do_run(fresh, lower, now=NOW)) == []
 
 
@@ -138,3 +140,20 @@ def test_severity_override(tmp_path: Path) -> None:
     summary = do_run(config, "listing", now=NOW)
     assert [(f.code, str(f.sev)) for f in summary.findings] == [("layout.unexpected_entry", "error")]
     assert summary.exit_code == 2
+
+
+def test_a_broken_link_breaks_the_restore_chain_of_later_exports(tmp_path: Path) -> None:
+    folder, exports = _dataset(tmp_path, "parquet")
+    inject(exports[1], "parquet_truncated")
+    config = local_config(tmp_path, folder)  # first full, then incremental
+    summary = do_run(config, "metadata", now=NOW)
+    assert codes(summary) == ["parquet.corrupt", "restore.chain_broken"]
+    (chain,) = [f for f in summary.findings if f.code == "restore.chain_broken"]
+    assert chain.export_time == exports[1].export_time
+    assert "the 1 later export(s)" in chain.message
+    # a broken last link breaks nothing after it
+    folder2 = tmp_path / "second"
+    exports2 = generate_dataset(folder2, start=START, count=3, seed=12)
+    inject(exports2[2], "parquet_truncated")
+    (tmp_path / "b").mkdir()
+    assert codes(do_run(local_config(tmp_path / "b", folder2), "metadata", now=NOW)) == ["parquet.corrupt"]

@@ -46,10 +46,10 @@ def test_second_run_over_an_unchanged_tree_reads_nothing(chain) -> None:  # type
 def test_broken_export_stays_reported_while_unchanged(chain) -> None:  # type: ignore[no-untyped-def]
     _, exports, config = chain
     inject(exports[1], "parquet_truncated")
-    assert codes(do_run(config, "metadata")) == ["parquet.corrupt"]
+    assert codes(do_run(config, "metadata")) == ["parquet.corrupt", "restore.chain_broken"]
     again = do_run(config, "metadata", now=later(1))
     assert again.destinations[0].exports_skipped == 3
-    assert codes(again) == ["parquet.corrupt"] and again.exit_code == 2
+    assert codes(again) == ["parquet.corrupt", "restore.chain_broken"] and again.exit_code == 2
     first = sql(config, "SELECT DISTINCT first_run_id FROM findings WHERE code = 'parquet.corrupt'")
     assert first == [(1,)]
 
@@ -61,7 +61,7 @@ def test_byte_flipped_in_place_is_caught_by_the_next_full_read(chain) -> None:  
     assert codes(do_run(config, "metadata", now=later(1))) == []
     s = do_run(config, "metadata", now=later(2), sample=100)
     # the flipped byte lies in gzip-compressed pages, so decoding fails too
-    assert codes(s) == ["file.checksum_mismatch", "parquet.corrupt"]
+    assert codes(s) == ["file.checksum_mismatch", "parquet.corrupt", "restore.chain_broken"]
     assert s.findings[0].export_time == exports[0].export_time
 
 
@@ -73,7 +73,7 @@ def test_file_rewritten_with_a_new_mtime_is_reported_as_changed(chain) -> None: 
     data[len(data) // 2] ^= 0xFF
     victim.write_bytes(bytes(data))  # same size, new mtime
     s = do_run(config, "metadata", now=later(1))
-    assert codes(s) == ["file.changed", "parquet.corrupt"]
+    assert codes(s) == ["file.changed", "parquet.corrupt", "restore.chain_broken"]
     assert "MD5" in next(f.message for f in s.findings if f.code == "file.changed")
 
 
@@ -130,14 +130,15 @@ def test_json_summary_and_prometheus_metrics_parse(chain, tmp_path: Path) -> Non
                         "--metrics", str(metrics)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr
     summary = json.loads(r.stdout)
-    assert summary["counts"]["error"] == 1 and summary["by_code"] == {"manifest.size_mismatch": 1}
+    assert summary["counts"]["error"] == 2
+    assert summary["by_code"] == {"manifest.size_mismatch": 1, "restore.chain_broken": 1}
     assert summary["destinations"][0]["name"] == "local"
     families = {f.name: f for f in text_string_to_metric_families(metrics.read_text())}
     assert families["verifier_run_exit_status"].samples[0].value == 2
     status = [s for s in families["verifier_dataset_status"].samples if s.value == 1]
     assert [s.labels["status"] for s in status] == ["failing"]
     errs = [s for s in families["verifier_dataset_open_findings"].samples if s.labels["severity"] == "error"]
-    assert [s.value for s in errs] == [1.0]
+    assert [s.value for s in errs] == [2.0]
 
 
 def test_auto_schedule_and_next_expected(tmp_path: Path) -> None:

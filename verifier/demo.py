@@ -114,11 +114,9 @@ def run_demo(directory: Path, seed: int = 7) -> int:
     out.table([dict(zip(cols, r, strict=True)) for r in data], cols)
     click.echo("\n== verifier findings --last --severity warning")
     out.table(queries.findings(catalog, summary.run_id, "warning"), ["severity", "code", "dataset_id", "message"])
-    try:
-        from verifier.restore import plan as restore_plan
-    except ImportError:
-        restore_plan = None
-    if restore_plan is not None and rows:
+    from verifier.restore import plan as restore_plan
+
+    if rows:
         ds = rows[0]["dataset_id"]
         click.echo(f"\n== verifier restore-plan {ds} --as-of now")
         p = restore_plan.plan(config, ds, now)

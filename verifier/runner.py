@@ -14,7 +14,7 @@ from verifier import redact
 from verifier.backends import make_backend
 from verifier.backends.base import Backend
 from verifier.catalog import Catalog, ExportOutcome, ExportRow, RunLock, VerificationRow
-from verifier.checks.dataset import ExportState, schedule_gaps, schema_drift, staleness
+from verifier.checks.dataset import ExportState, chain_breaks, schedule_gaps, schema_drift, staleness
 from verifier.config import Config, Destination
 from verifier.errors import StoreError, VerifierError
 from verifier.exitcodes import exit_code_for
@@ -166,9 +166,7 @@ def run(
             _sev(config, f)
         cancelled = _cancelled(opts)
         incomplete = (
-            cancelled
-            or any(not r.reachable for r in results)
-            or any(f.code == "backend.unreachable" for f in findings)
+            cancelled or any(not r.reachable for r in results) or any(f.code == "backend.unreachable" for f in findings)
         )
         code = exit_code_for(findings, incomplete)
         finished = utcnow()
@@ -539,6 +537,8 @@ def _dataset_checks(
         ds_uri = backend.uri(sr.datasets[ds_id].path)
         fs = schema_drift(exports, dest.format == "json") + schedule_gaps(exports, dest.schedule, ds_uri)
         fs += staleness(exports, dest.stale_after, now, ds_uri)
+        cutoff = now - backend.retention if backend.retention is not None else None
+        fs += chain_breaks(exports, dest.export_mode, cutoff, ds_uri)
         for f in fs:
             f.dataset_id = ds_id
         out_f.extend(fs)

@@ -54,7 +54,9 @@ def connect(
     delay = 0.05
     while True:
         try:
-            config = {"enable_external_access": False, "lock_configuration": True} if sandbox else {}
+            config: dict[str, str | bool | int | float | list[str]] = (
+                {"enable_external_access": False, "lock_configuration": True} if sandbox else {}
+            )
             con = duckdb.connect(str(path), read_only=read_only, config=config)
             break
         except duckdb.Error as exc:
