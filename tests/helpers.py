@@ -24,8 +24,12 @@ def toml_value(v: Any) -> str:
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_config(tmp: Path, destinations: list[dict[str, Any]], extra: str = "", catalog: str = "catalog.duckdb",
-                 ) -> Path:
+def write_config(
+    tmp: Path,
+    destinations: list[dict[str, Any]],
+    extra: str = "",
+    catalog: str = "catalog.duckdb",
+) -> Path:
     lines = [f'[catalog]\npath = "{tmp / catalog}"\n']
     for d in destinations:
         lines.append("[[destinations]]")

@@ -17,16 +17,16 @@ VERIFIER = [sys.executable, "-m", "verifier"]
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*VERIFIER, *args], capture_output=True, text=True, cwd=cwd, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*VERIFIER, *args], capture_output=True, text=True, cwd=cwd, timeout=120, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     folder = tmp_path / "exports"
     generate_dataset(folder, start=START, count=3, seed=5, rows_full=50, rows_incremental=20)
-    return write_config(tmp_path, [{"name": "local", "type": "local", "url": str(folder),
-                                    "stale_after": "3650d"}])
+    return write_config(tmp_path, [{"name": "local", "type": "local", "url": str(folder), "stale_after": "3650d"}])
 
 
 def test_run_json_and_exit_zero(tree: Path) -> None:
@@ -62,8 +62,13 @@ def test_exit_four_on_bad_config_and_bad_arguments(tmp_path: Path, tree: Path) -
 def test_run_help_documents_exit_statuses() -> None:
     r = cli("run", "--help")
     assert r.returncode == 0
-    for line in ["0  everything checked", "1  warnings only", "2  at least one error", "3  incomplete",
-                 "4  nothing was run"]:
+    for line in [
+        "0  everything checked",
+        "1  warnings only",
+        "2  at least one error",
+        "3  incomplete",
+        "4  nothing was run",
+    ]:
         assert line in r.stdout
 
 

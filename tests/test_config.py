@@ -44,28 +44,49 @@ def test_defaults_inherit_and_destination_wins(tmp_path: Path) -> None:
     assert c.catalog_path == tmp_path / "cat.duckdb"
 
 
-@pytest.mark.parametrize("text,where,why", [
-    ("[catalog]\npath = 1\n[bogus]\n", "bogus", "unknown key"),
-    ("[defaults]\nformat = \"csv\"\n[[destinations]]\nname='a'\ntype='local'\nurl='/x'\n",
-     "destinations[a].format", "'csv'"),
-    ("[[destinations]]\nname='a'\ntype='nfs'\nurl='/x'\n", "destinations[a].type", "not a known backend"),
-    ("[[destinations]]\nname='a'\ntype='local'\nurl='/x'\nschedule='5h'\n", "destinations[a].schedule", "5h"),
-    ("[[destinations]]\nname='a'\ntype='local'\nurl='/x'\nsettle_time='soon'\n", "destinations[a].settle_time",
-     "not a duration"),
-    ("[[destinations]]\nname='a'\ntype='local'\nurl='/x'\ncolour='red'\n", "destinations[0].colour", "unknown key"),
-    ("[[destinations]]\nname='a'\ntype='local'\nurl='/x'\n[destinations.secrets]\nkey='hunter2'\n",
-     "destinations[a].secrets.key", "environment reference"),
-    ("[[destinations]]\nname='a'\ntype='local'\nurl='/x'\n[destinations.secrets]\nkey='${NOPE}'\n",
-     "destinations[a].secrets.key", "NOPE is not set"),
-    ("[[destinations]]\nname='a'\ntype='local'\nurl='/x'\n[[destinations]]\nname='a'\ntype='local'\nurl='/y'\n",
-     "destinations[1].name", "duplicate"),
-    ("[[destinations]]\nname='a'\ntype='local'\nurl='/x'\nformat='json'\ncompression='none'\n",
-     "destinations[a].compression", "gzip"),
-    ("[severity]\n\"file.bogus\" = \"error\"\n", "severity.file.bogus", "unknown finding code"),
-    ("[severity]\n\"file.empty\" = \"fatal\"\n", "severity.file.empty", "unknown severity"),
-    ("[service]\nschedule = \"61 * * * *\"\n", "service.schedule", "outside"),
-    ("not toml [", "", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text,where,why",
+    [
+        ("[catalog]\npath = 1\n[bogus]\n", "bogus", "unknown key"),
+        (
+            "[defaults]\nformat = \"csv\"\n[[destinations]]\nname='a'\ntype='local'\nurl='/x'\n",
+            "destinations[a].format",
+            "'csv'",
+        ),
+        ("[[destinations]]\nname='a'\ntype='nfs'\nurl='/x'\n", "destinations[a].type", "not a known backend"),
+        ("[[destinations]]\nname='a'\ntype='local'\nurl='/x'\nschedule='5h'\n", "destinations[a].schedule", "5h"),
+        (
+            "[[destinations]]\nname='a'\ntype='local'\nurl='/x'\nsettle_time='soon'\n",
+            "destinations[a].settle_time",
+            "not a duration",
+        ),
+        ("[[destinations]]\nname='a'\ntype='local'\nurl='/x'\ncolour='red'\n", "destinations[0].colour", "unknown key"),
+        (
+            "[[destinations]]\nname='a'\ntype='local'\nurl='/x'\n[destinations.secrets]\nkey='hunter2'\n",
+            "destinations[a].secrets.key",
+            "environment reference",
+        ),
+        (
+            "[[destinations]]\nname='a'\ntype='local'\nurl='/x'\n[destinations.secrets]\nkey='${NOPE}'\n",
+            "destinations[a].secrets.key",
+            "NOPE is not set",
+        ),
+        (
+            "[[destinations]]\nname='a'\ntype='local'\nurl='/x'\n[[destinations]]\nname='a'\ntype='local'\nurl='/y'\n",
+            "destinations[1].name",
+            "duplicate",
+        ),
+        (
+            "[[destinations]]\nname='a'\ntype='local'\nurl='/x'\nformat='json'\ncompression='none'\n",
+            "destinations[a].compression",
+            "gzip",
+        ),
+        ('[severity]\n"file.bogus" = "error"\n', "severity.file.bogus", "unknown finding code"),
+        ('[severity]\n"file.empty" = "fatal"\n', "severity.file.empty", "unknown severity"),
+        ('[service]\nschedule = "61 * * * *"\n', "service.schedule", "outside"),
+        ("not toml [", "", "not valid TOML"),
+    ],
+)
 def test_bad_config_names_file_key_and_reason(tmp_path: Path, text: str, where: str, why: str) -> None:
     with pytest.raises(ConfigError) as err:
         load(tmp_path, text)

@@ -53,8 +53,9 @@ LOWER = {"listing": None, "metadata": "listing", "full": "metadata"}
 
 def _dataset(tmp_path: Path, fmt: str, compression: str = "gzip") -> tuple[Path, list]:  # type: ignore[type-arg]
     folder = tmp_path / "exports"
-    exports = generate_dataset(folder, fmt=fmt, compression=compression, start=START, count=3, seed=11,
-                               rows_full=120, rows_incremental=40)
+    exports = generate_dataset(
+        folder, fmt=fmt, compression=compression, start=START, count=3, seed=11, rows_full=120, rows_incremental=40
+    )
     return folder, exports
 
 
@@ -70,8 +71,9 @@ def test_good_exports_have_no_findings(tmp_path: Path, fmt: str, compression: st
 
 
 @pytest.mark.parametrize("defect,fmt,index,level,expected", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
-def test_one_defect_one_finding(tmp_path: Path, defect: str, fmt: str, index: int, level: str,
-                                expected: list[str]) -> None:
+def test_one_defect_one_finding(
+    tmp_path: Path, defect: str, fmt: str, index: int, level: str, expected: list[str]
+) -> None:
     folder, exports = _dataset(tmp_path, fmt)
     inject(exports[index], defect)
     # export_mode "full": each export stands alone, so a broken one breaks no restore chain here

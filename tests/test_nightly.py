@@ -38,8 +38,11 @@ def test_second_run_over_an_unchanged_tree_reads_nothing(chain) -> None:  # type
     assert third.destinations[0].exports_checked == 3
     # --rescan forces it
     assert do_run(config, "listing", now=later(3), rescan=True).destinations[0].exports_checked == 3
-    rows = sql(config, "SELECT run_id, count(*), sum(CASE WHEN skipped THEN 1 ELSE 0 END) FROM verifications "
-                       "GROUP BY run_id ORDER BY run_id")
+    rows = sql(
+        config,
+        "SELECT run_id, count(*), sum(CASE WHEN skipped THEN 1 ELSE 0 END) FROM verifications "
+        "GROUP BY run_id ORDER BY run_id",
+    )
     assert rows == [(1, 3, 0), (2, 3, 3), (3, 3, 0), (4, 3, 0)]
 
 
@@ -92,8 +95,9 @@ def test_vanished_file_and_export(chain) -> None:  # type: ignore[no-untyped-def
 def test_sample_ten_percent_over_ten_nights_reads_every_file_once(tmp_path: Path) -> None:
     folder = tmp_path / "exports"
     for seed in range(4):
-        generate_dataset(folder, start=START, count=5, seed=100 + seed, files_per_export=2, rows_full=80,
-                         rows_incremental=40)
+        generate_dataset(
+            folder, start=START, count=5, seed=100 + seed, files_per_export=2, rows_full=80, rows_incremental=40
+        )
     config = local_config(tmp_path, folder, stale_after="3650d")
     total = sql_total = None
     reads_per_night = []
@@ -109,8 +113,17 @@ def test_sample_ten_percent_over_ten_nights_reads_every_file_once(tmp_path: Path
     assert reads_per_night[-1] == sql_total, reads_per_night
     # each night reads about a tenth, never the same file twice while others wait
     assert reads_per_night[0] < sql_total / 5
-    status = json.loads(json.dumps([r for r in __import__("verifier.queries", fromlist=["status"]).status(
-        __import__("verifier.catalog", fromlist=["Catalog"]).Catalog(config.catalog_path))], default=str))
+    status = json.loads(
+        json.dumps(
+            [
+                r
+                for r in __import__("verifier.queries", fromlist=["status"]).status(
+                    __import__("verifier.catalog", fromlist=["Catalog"]).Catalog(config.catalog_path)
+                )
+            ],
+            default=str,
+        )
+    )
     assert all(r["full_read_pct"] == 100.0 for r in status)
 
 
@@ -126,8 +139,23 @@ def test_json_summary_and_prometheus_metrics_parse(chain, tmp_path: Path) -> Non
     _, exports, config = chain
     inject(exports[1], "manifest_size_mismatch")
     metrics = tmp_path / "m" / "verifier.prom"
-    r = subprocess.run([sys.executable, "-m", "verifier", "run", "--config", str(config.path), "--json", "-",
-                        "--metrics", str(metrics)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "verifier",
+            "run",
+            "--config",
+            str(config.path),
+            "--json",
+            "-",
+            "--metrics",
+            str(metrics),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2, r.stderr
     summary = json.loads(r.stdout)
     assert summary["counts"]["error"] == 2
@@ -160,8 +188,9 @@ def test_auto_schedule_and_next_expected(tmp_path: Path) -> None:
 def _big_tree(tmp_path: Path) -> Path:
     folder = tmp_path / "exports"
     for seed in range(6):
-        generate_dataset(folder, start=START, count=6, seed=300 + seed, files_per_export=3, rows_full=3000,
-                         rows_incremental=2000)
+        generate_dataset(
+            folder, start=START, count=6, seed=300 + seed, files_per_export=3, rows_full=3000, rows_incremental=2000
+        )
     return write_config(tmp_path, [{"name": "local", "type": "local", "url": str(folder), "stale_after": "3650d"}])
 
 
@@ -195,10 +224,13 @@ def test_kill_mid_run_leaves_a_consistent_catalog_and_reads_work_during_a_run(tm
 
     config = cfgmod.load(cfg)
     # no half-recorded export: every recorded export has all its file rows
-    bad = sql(config, "SELECT e.dataset_id, e.export_time, e.file_count, count(f.name) FROM exports e "
-                      "LEFT JOIN files f ON f.destination = e.destination AND f.dataset_id = e.dataset_id "
-                      "AND f.export_time = e.export_time AND f.role = 'data' GROUP BY ALL "
-                      "HAVING count(f.name) <> e.file_count")
+    bad = sql(
+        config,
+        "SELECT e.dataset_id, e.export_time, e.file_count, count(f.name) FROM exports e "
+        "LEFT JOIN files f ON f.destination = e.destination AND f.dataset_id = e.dataset_id "
+        "AND f.export_time = e.export_time AND f.role = 'data' GROUP BY ALL "
+        "HAVING count(f.name) <> e.file_count",
+    )
     assert bad == []
     recorded = sql(config, "SELECT count(*) FROM exports")[0][0]
     assert 1 <= recorded < 36

@@ -15,6 +15,7 @@ DEMO_DEFECTS = [
     (0, 2, "parquet_truncated"),
     (1, 1, "manifest_file_missing"),
     (2, 3, "json_bad_line"),
+    (3, 4, "schema_drift"),  # a warning: the newest export added a column and retyped one
 ]
 
 
@@ -36,6 +37,13 @@ format = "parquet"
 compression = "gzip"
 
 [[destinations]]
+name = "demo-parquet-plain"
+type = "local"
+url = "{exports / "parquet-plain"}"
+format = "parquet"
+compression = "none"
+
+[[destinations]]
 name = "demo-json"
 type = "local"
 url = "{exports / "json"}"
@@ -44,7 +52,7 @@ format = "json"
 
 
 def generate(directory: Path, seed: int, now: datetime) -> Path:
-    """Write two destinations of sample exports under DIR/exports and a config; return the config path."""
+    """Write three destinations of sample exports under DIR/exports and a config; return the config path."""
     from verifier_fixtures.defects import inject
     from verifier_fixtures.generate import generate_dataset
 
@@ -53,9 +61,13 @@ def generate(directory: Path, seed: int, now: datetime) -> Path:
         shutil.rmtree(exports)
     start = (now - timedelta(days=5)).replace(hour=2, minute=0, second=0, microsecond=0)
     datasets = []
-    for i, (sub, fmt, comp) in enumerate(
-        [("parquet", "parquet", "gzip"), ("parquet", "parquet", "gzip"), ("json", "json", "gzip")]
-    ):
+    profiles = [
+        ("parquet", "parquet", "gzip"),
+        ("parquet", "parquet", "gzip"),
+        ("json", "json", "gzip"),
+        ("parquet-plain", "parquet", "none"),
+    ]
+    for i, (sub, fmt, comp) in enumerate(profiles):
         datasets.append(
             generate_dataset(
                 exports / sub, fmt=fmt, compression=comp, start=start, count=5, files_per_export=2, seed=seed + i
@@ -116,8 +128,9 @@ def run_demo(directory: Path, seed: int = 7) -> int:
     out.table(queries.findings(catalog, summary.run_id, "warning"), ["severity", "code", "dataset_id", "message"])
     from verifier.restore import plan as restore_plan
 
-    if rows:
-        ds = rows[0]["dataset_id"]
+    healthy = [r for r in rows if r["status"] in ("ok", "warning")]
+    if healthy:
+        ds = healthy[0]["dataset_id"]
         click.echo(f"\n== verifier restore-plan {ds} --as-of now")
         p = restore_plan.plan(config, ds, now)
         click.echo(restore_plan.describe(p))
