@@ -62,7 +62,7 @@ def _dataset(tmp_path: Path, fmt: str, compression: str = "gzip") -> tuple[Path,
 @pytest.mark.parametrize("fmt,compression", [("parquet", "gzip"), ("parquet", "none"), ("json", "gzip")])
 @pytest.mark.parametrize("level", ["listing", "metadata", "full"])
 def test_good_exports_have_no_findings(tmp_path: Path, fmt: str, compression: str, level: str) -> None:
-    folder, exports = _dataset(tmp_path, fmt, compression)
+    folder, _ = _dataset(tmp_path, fmt, compression)
     config = local_config(tmp_path, folder, format=fmt, compression=compression)
     summary = do_run(config, level, now=NOW)
     assert codes(summary) == []

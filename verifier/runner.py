@@ -153,11 +153,11 @@ def run(
             scanned.append((dest, backend, sr, prev, res))
 
         sampled = _plan_sampling(scanned, opts)
-        for dest, backend, sr, prev, res in scanned:
-            if sr is not None and not _cancelled(opts):
+        for dest, backend, listing, prev, res in scanned:
+            if listing is not None and not _cancelled(opts):
                 findings.extend(
                     _verify_destination(
-                        config, catalog, run_id, dest, backend, sr, prev, res, opts, sampled, now, progress
+                        config, catalog, run_id, dest, backend, listing, prev, res, opts, sampled, now, progress
                     )
                 )
             results.append(res)
@@ -362,9 +362,9 @@ def _verify_destination(
             pool.submit(_check_unless_cancelled, opts, backend, plan, now, run_id) for plan in to_check
         ]
         for fut in futures:
-            out = fut.result()
-            if out is not None:  # None: not started, the run was cancelled; the catalog keeps what it knew
-                done(out)
+            checked = fut.result()
+            if checked is not None:  # None: not started, the run was cancelled; the catalog keeps what it knew
+                done(checked)
     flush()
     if _cancelled(opts):
         _tally(res, findings)  # vanished and dataset checks need the whole listing verified: skipped

@@ -72,8 +72,15 @@ def config_option(f: Any) -> Any:
     )(f)
 
 
+def load_commands() -> click.Group:
+    """Import the modules whose commands register themselves on `cli`; return the group."""
+    from verifier.cli import commands, restore_cmds, serve_cmd  # noqa: F401
+
+    return cli
+
+
 def main() -> None:
-    from verifier.cli import commands  # noqa: F401 - registers the commands
+    load_commands()
 
     no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)
     try:
@@ -102,4 +109,4 @@ def main() -> None:
 
 
 RUN_EPILOG = "\b\nExit status:\n" + help_text()
-__all__ = ["RUN_EPILOG", "Path", "cli", "config_option", "fail", "main"]
+__all__ = ["RUN_EPILOG", "Path", "cli", "config_option", "fail", "load_commands", "main"]
