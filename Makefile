@@ -18,6 +18,7 @@ install: $(STAMP)
 
 servers:
 	bash .ci/install-servers.sh
+	bash .ci/install-browser.sh
 
 demo: install
 	$(BIN)/verifier demo demo
