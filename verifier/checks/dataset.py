@@ -113,8 +113,9 @@ def staleness(
     return []
 
 
-def chain_breaks(exports: list[ExportState], export_mode: str, retention_cutoff: datetime | None,
-                 dataset_uri: str) -> list[Finding]:
+def chain_breaks(
+    exports: list[ExportState], export_mode: str, retention_cutoff: datetime | None, dataset_uri: str
+) -> list[Finding]:
     """restore.chain_broken: exports after a failed or vanished link cannot be restored.
 
     Only for "first full, then incremental" chains. Reported when it is news: the broken link
@@ -129,14 +130,19 @@ def chain_breaks(exports: list[ExportState], export_mode: str, retention_cutoff:
             continue
         if link.status == "vanished" and retention_cutoff is not None and link.export_time < retention_cutoff:
             continue
-        later = [e for e in ordered[i + 1:] if e.status != "vanished"]
+        later = [e for e in ordered[i + 1 :] if e.status != "vanished"]
         if not later:
             return []
         if not (link.checked_this_run or any(e.new_this_run for e in later)):
             return []
-        return [Finding(
-            "restore.chain_broken", f"{dataset_uri}: the export of {iso(link.export_time)} is {link.status}, so "
-            f"the {len(later)} later export(s) up to {iso(later[-1].export_time)} cannot be restored; restore "
-            "that export from another copy, or start a new chain with a full export",
-            export_time=link.export_time, uri=link.uri)]
+        return [
+            Finding(
+                "restore.chain_broken",
+                f"{dataset_uri}: the export of {iso(link.export_time)} is {link.status}, so "
+                f"the {len(later)} later export(s) up to {iso(later[-1].export_time)} cannot be restored; restore "
+                "that export from another copy, or start a new chain with a full export",
+                export_time=link.export_time,
+                uri=link.uri,
+            )
+        ]
     return []

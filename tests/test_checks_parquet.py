@@ -1,0 +1,206 @@
+"""Parquet checks: a good file is clean at every level; each break is one finding, at the
+level where it first shows."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from verifier.backends.local import LocalBackend
+from verifier.checks import limits
+from verifier.checks.files import FileCheck, check_file
+from verifier.config import Destination
+from verifier.model import Entry
+
+LEVELS = ("listing", "metadata", "full")
+ROWS = 3000
+
+
+def xdm_table(n: int = ROWS) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "_id": f"id-{i:08d}",
+                "timestamp": 1_700_000_000_000 + i,
+                "web": {"webPageDetails": {"URL": f"https://example.com/{i % 97}", "name": f"page {i % 13}"}},
+                "commerce": {"order": {"priceTotal": i * 0.5}},
+                "productListItems": [{"SKU": f"S{i % 7}", "quantity": i % 3}] * (i % 3),
+            }
+            for i in range(n)
+        ]
+    )
+
+
+def write(tmp_path: Path, name: str = "part-00000.gz.parquet", compression: str = "gzip", **kw: object) -> Path:
+    p = tmp_path / name
+    pq.write_table(xdm_table(), p, compression=compression, row_group_size=1000, **kw)  # type: ignore[arg-type]
+    return p
+
+
+def dest(tmp_path: Path, compression: str = "gzip") -> Destination:
+    return Destination(name="t", type="local", url=str(tmp_path), format="parquet", compression=compression)
+
+
+def check(p: Path, level: str, compression: str = "gzip", entry: Entry | None = None) -> FileCheck:
+    d = dest(p.parent, compression)
+    e = entry or Entry(path=str(p), name=p.name, is_dir=False, size=p.stat().st_size)
+    return check_file(LocalBackend(d), e, "file://" + str(p), d, level)
+
+
+def codes(fc: FileCheck) -> list[str]:
+    return [f.code for f in fc.findings]
+
+
+def first_level(p: Path, code: str, compression: str = "gzip") -> str:
+    """The level at which `code` first appears, asserting it is the only finding there."""
+    for level in LEVELS:
+        got = codes(check(p, level, compression))
+        if got:
+            assert got == [code], (level, got)
+            return level
+    return "none"
+
+
+def patch(p: Path, offset: int, data: bytes) -> None:
+    raw = bytearray(p.read_bytes())
+    raw[offset : offset + len(data)] = data
+    p.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("compression,name", [("gzip", "part-0.gz.parquet"), ("none", "part-0.parquet")])
+@pytest.mark.parametrize("level", LEVELS)
+def test_good_file_is_clean_at_every_level(tmp_path: Path, level: str, compression: str, name: str) -> None:
+    p = write(tmp_path, name, "gzip" if compression == "gzip" else "none")
+    fc = check(p, level, compression)
+    assert codes(fc) == []
+    r = fc.result
+    assert (r.status, r.verified_level, r.role) == ("ok", level, "data")
+    if level == "listing":
+        assert r.bytes_read == 0 and r.record_count is None and r.schema is None
+    else:
+        assert r.record_count == ROWS
+        assert r.schema is not None and r.schema["web.webPageDetails.URL"] == "string"
+        assert r.schema_hash and len(r.schema_hash) == 16
+
+
+def test_full_counts_rows_and_hashes_every_byte(tmp_path: Path) -> None:
+    p = write(tmp_path)
+    fc = check(p, "full")
+    assert codes(fc) == []
+    assert fc.result.record_count == ROWS
+    assert fc.result.computed["md5"] == hashlib.md5(p.read_bytes()).hexdigest()
+    assert len(fc.result.computed["crc32c"]) == 8
+    assert fc.result.bytes_read >= p.stat().st_size
+
+
+def test_empty_file_is_one_finding_at_every_level(tmp_path: Path) -> None:
+    p = tmp_path / "part-0.gz.parquet"
+    p.write_bytes(b"")
+    for level in LEVELS:
+        fc = check(p, level)
+        assert codes(fc) == ["file.empty"]
+        assert fc.result.status == "failed"
+
+
+def test_wrong_name_is_seen_at_listing(tmp_path: Path) -> None:
+    p = write(tmp_path, "part-0.csv")
+    assert first_level(p, "file.unexpected_format") == "listing"
+
+
+def test_gzip_bytes_under_parquet_name_are_unexpected_format(tmp_path: Path) -> None:
+    p = tmp_path / "part-0.gz.parquet"
+    p.write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 200)
+    assert first_level(p, "file.unexpected_format") == "metadata"
+
+
+def test_bad_head_magic_is_corrupt(tmp_path: Path) -> None:
+    p = write(tmp_path)
+    patch(p, 0, b"XXXX")
+    assert first_level(p, "parquet.corrupt") == "metadata"
+
+
+def test_truncated_file_is_corrupt(tmp_path: Path) -> None:
+    p = write(tmp_path)
+    p.write_bytes(p.read_bytes()[:-100])
+    assert first_level(p, "parquet.corrupt") == "metadata"
+
+
+def test_footer_claiming_2_gib_is_bounded(tmp_path: Path) -> None:
+    p = write(tmp_path)
+    size = p.stat().st_size
+    patch(p, size - 8, struct.pack("<I", 2**31))
+    fc = check(p, "metadata")
+    assert codes(fc) == ["parquet.corrupt"]
+    msg = fc.findings[0].message
+    assert f"footer length 2147483648 exceeds file size {size}" in msg and str(p) in msg
+    assert fc.result.bytes_read < 100_000
+
+
+def test_footer_over_the_limit_is_not_fetched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = write(tmp_path)
+    monkeypatch.setattr(limits, "MAX_FOOTER_BYTES", 64)
+    fc = check(p, "metadata")
+    assert codes(fc) == ["parquet.corrupt"] and "limit" in fc.findings[0].message
+
+
+def test_garbled_footer_is_corrupt(tmp_path: Path) -> None:
+    p = write(tmp_path)
+    size = p.stat().st_size
+    flen = struct.unpack("<I", p.read_bytes()[-8:-4])[0]
+    patch(p, size - 8 - flen, b"\xff" * min(flen, 64))
+    assert first_level(p, "parquet.corrupt") == "metadata"
+
+
+def test_bytes_cut_from_the_middle_put_chunks_outside_the_file(tmp_path: Path) -> None:
+    p = write(tmp_path)
+    raw = p.read_bytes()
+    p.write_bytes(raw[:1000] + raw[3000:])  # footer intact, offsets now point past the data
+    fc = check(p, "metadata")
+    assert codes(fc) == ["parquet.corrupt"]
+    assert "outside the data section" in fc.findings[0].message
+
+
+def test_damaged_page_is_found_only_at_full(tmp_path: Path) -> None:
+    p = write(tmp_path)
+    md = pq.read_metadata(p)
+    col = md.row_group(1).column(0)  # _id of the second row group
+    patch(p, col.data_page_offset + 40, b"\xa5" * 200)
+    assert first_level(p, "parquet.corrupt") == "full"
+    assert "row group 1" in check(p, "full").findings[0].message
+
+
+def test_codec_disagreeing_with_destination_is_unexpected_format(tmp_path: Path) -> None:
+    p = write(tmp_path, "part-0.parquet", compression="snappy")
+    assert first_level(p, "file.unexpected_format") == "metadata"
+    q = write(tmp_path, "part-1.parquet", compression="none")
+    assert first_level(q, "file.unexpected_format", compression="gzip") == "metadata"
+    r = write(tmp_path, "part-2.gz.parquet", compression="gzip")
+    assert first_level(r, "file.unexpected_format", compression="none") == "metadata"
+
+
+def test_name_codec_disagreeing_with_content_is_unexpected_format(tmp_path: Path) -> None:
+    p = write(tmp_path, "part-0.gz.parquet", compression="none")
+    fc = check(p, "metadata", compression="none")
+    assert codes(fc) == ["file.unexpected_format"] and "the name says GZIP" in fc.findings[0].message
+
+
+def test_huge_row_group_is_refused_before_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = write(tmp_path)
+    monkeypatch.setattr(limits, "MAX_ROW_GROUP_BYTES", 1000)
+    fc = check(p, "full")
+    assert codes(fc) == ["parquet.corrupt"] and "not decoded" in fc.findings[0].message
+
+
+def test_page_crc_mismatch_is_corrupt(tmp_path: Path) -> None:
+    p = write(tmp_path, compression="none", name="part-0.parquet", write_page_checksum=True)
+    col = pq.read_metadata(p).row_group(2).column(1)  # timestamp, plain int64 values
+    start = col.dictionary_page_offset if col.has_dictionary_page else col.data_page_offset
+    patch(p, start + col.total_compressed_size - 16, b"\x01\x02\x03\x04")
+    assert first_level(p, "parquet.corrupt", compression="none") == "full"
+    msg = check(p, "full", compression="none").findings[0].message
+    assert "row group 2, column timestamp" in msg and "CRC" in msg

@@ -1,0 +1,85 @@
+"""Every bound the per-file checks put on hostile input, in one place.
+
+Files come from storage we do not control: a footer can claim gigabytes, a gzip member can
+expand a thousandfold, a line can lack its newline. Each check refuses to go past one of
+these numbers and reports why instead. They are module constants so tests (and, later, a
+config knob) can lower them with ``monkeypatch.setattr(limits, NAME, value)``; the check
+modules read them at call time, never at import time.
+"""
+
+from __future__ import annotations
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+# -- reading -------------------------------------------------------------------------------
+#: size of each read when streaming a whole object (hashing, spooling, gunzip)
+READ_BLOCK_BYTES = 8 * MiB
+#: how many blocks a background reader may hold ahead of the consumer
+READ_AHEAD_BLOCKS = 2
+#: metadata level, Parquet: bytes fetched from the end in the first range request; a footer
+#: that fits needs no second request
+TAIL_GUESS_BYTES = 64 * KiB
+#: where full-level reads of remote objects are spooled (None: the system temp dir)
+SPOOL_DIR: str | None = None
+#: free space to leave on the spool file system beyond the object itself
+SPOOL_HEADROOM_BYTES = 256 * MiB
+
+# -- Parquet -------------------------------------------------------------------------------
+#: a footer (FileMetaData) longer than this is refused rather than fetched and parsed
+MAX_FOOTER_BYTES = 64 * MiB
+#: thrift limits handed to the footer and page-header parser
+THRIFT_STRING_LIMIT = 64 * MiB
+THRIFT_CONTAINER_LIMIT = 1_000_000
+#: nesting depth of the Parquet schema
+SCHEMA_DEPTH_LIMIT = 64
+#: metadata sanity: more than this is "absurd", refused before anything is decoded
+MAX_ROW_GROUPS = 100_000
+MAX_COLUMNS = 100_000
+MAX_COLUMN_CHUNKS = 2_000_000  # row groups x leaf columns, walked in Python
+MAX_ROWS = 10**11
+#: a row group declaring more uncompressed bytes than this is not decoded
+MAX_ROW_GROUP_BYTES = 2 * GiB
+#: rows per decoded batch at full level (memory is about batch_size x row width)
+DECODE_BATCH_ROWS = 16 * 1024
+#: aim for decoded batches of about this many bytes (from the declared row width)
+DECODE_BATCH_BYTES = 8 * MiB
+#: row groups whose compressed size is at most this are read with pre_buffer (coalesced
+#: reads, one row group held in memory); bigger ones are streamed through DECODE_BUFFER_BYTES
+PRE_BUFFER_MAX_BYTES = 96 * MiB
+DECODE_BUFFER_BYTES = 8 * MiB
+
+# -- JSON (NDJSON in gzip) -----------------------------------------------------------------
+#: metadata level: compressed bytes fetched from the start, and the most they may inflate to
+JSON_HEAD_BYTES = 64 * KiB
+JSON_HEAD_MAX_OUTPUT = 1 * MiB
+#: full level: inflate at most this much output per zlib call
+INFLATE_CHUNK_BYTES = 8 * MiB
+#: a line longer than this without a newline is refused
+MAX_LINE_BYTES = 64 * MiB
+#: decompressed bytes may reach max(ratio x compressed size, floor); beyond is a gzip bomb
+MAX_EXPANSION_RATIO = 200
+EXPANSION_FLOOR_BYTES = 256 * MiB
+#: the union schema of a JSON file stops growing at this many columns
+MAX_SCHEMA_COLUMNS = 10_000
+#: the JSON union schema walks every object of the first SCHEMA_SAMPLE_AFTER lines, then only
+#: objects with a new set of top-level keys plus one line in SCHEMA_SAMPLE_EVERY: walking
+#: nested objects in Python costs more than parsing them. SCHEMA_SAMPLE_EVERY = 1 walks all.
+SCHEMA_SAMPLE_AFTER = 10_000
+SCHEMA_SAMPLE_EVERY = 64
+#: nested objects deeper than this are not flattened further (recorded as "object")
+MAX_SCHEMA_DEPTH = 32
+
+
+def human(n: int) -> str:
+    """1073741824 -> '1 GiB': for messages that name a limit."""
+    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} bytes"
+
+
+def expansion_limit(compressed_size: int) -> int:
+    """The most a gzip file of `compressed_size` bytes may inflate to before it is a bomb."""
+    return max(MAX_EXPANSION_RATIO * compressed_size, EXPANSION_FLOOR_BYTES)

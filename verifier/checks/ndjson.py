@@ -1,0 +1,365 @@
+"""NDJSON in gzip (``.json.gz``): head and trailer (metadata level), every line (full level).
+
+Full level is one streaming pass: the compressed bytes are hashed, inflated in bounded
+chunks (multi-member gzip included), split into lines and parsed, with bounds on line
+length and on total expansion (gzip bombs).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from verifier.checks import Outcome, limits
+from verifier.checks.formats import GZIP_MAGIC, describe
+from verifier.errors import StoreError
+
+try:  # orjson is optional: faster, same verdicts
+    import orjson
+
+    _loads: Callable[[str], Any] = orjson.loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = json.JSONDecoder().decode  # skips json.loads' type dispatch
+
+REEXPORT = "re-export this dataset run"
+CORRUPT = "json.corrupt"
+FORMAT = "file.unexpected_format"
+
+_JSON_TYPES: dict[type, str] = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    type(None): "null",
+}
+
+
+_MAX_SHAPES = 10_000
+
+
+class Corrupt(Exception):
+    """Raised inside the line scanner to stop at the first corruption."""
+
+
+# -- schema ------------------------------------------------------------------------------------
+class _Node:
+    """One key path of the union schema; `last` is the last leaf type seen there (a cheap
+    identity test skips the union logic on the common case: the same type as before)."""
+
+    __slots__ = ("kids", "last", "path")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.kids: dict[str, _Node] = {}
+        self.last: type | None = None
+
+
+class SchemaUnion:
+    """The union of dotted key paths and JSON types over many objects.
+
+    Nested objects are flattened (``web.webPageDetails.URL``); arrays are "array"; null
+    yields to any other type; two other types become "a|b". At most MAX_SCHEMA_COLUMNS paths
+    are tracked, so a file of ever-new keys cannot grow it without bound.
+    """
+
+    def __init__(self) -> None:
+        self.columns: dict[str, str] = {}
+        self._root: dict[str, _Node] = {}
+        self._nodes = 0
+
+    def add(self, obj: dict[str, Any]) -> None:
+        self._walk(obj, self._root, "", 0)
+
+    def _walk(self, obj: dict[str, Any], kids: dict[str, _Node], prefix: str, depth: int) -> None:
+        for k, v in obj.items():
+            node = kids.get(k)
+            if node is None:
+                if self._nodes >= limits.MAX_SCHEMA_COLUMNS:
+                    continue
+                node = kids[k] = _Node(prefix + k)
+                self._nodes += 1
+            t = type(v)
+            if t is dict and v and depth < limits.MAX_SCHEMA_DEPTH:
+                self._walk(v, node.kids, node.path + ".", depth + 1)
+            elif t is not node.last:
+                node.last = t
+                self._type(node.path, _JSON_TYPES.get(t, "object"))
+
+    def _type(self, path: str, name: str) -> None:
+        old = self.columns.get(path)
+        if old is None or old == "null":
+            self.columns[path] = name
+        elif name != "null" and name not in old.split("|"):
+            self.columns[path] = "|".join(sorted({*old.split("|"), name}))
+
+
+def _kind(obj: Any) -> str:
+    return "object" if isinstance(obj, dict) else _JSON_TYPES.get(type(obj), type(obj).__name__)
+
+
+# -- metadata level ----------------------------------------------------------------------------
+def inspect(read: Callable[[int, int], bytes], size: int, out: Outcome) -> None:
+    """Gzip magic, the head inflated and its first lines parsed, the trailer's declared size."""
+    n = min(size, limits.JSON_HEAD_BYTES)
+    head = _exact(read, 0, n, out)
+    if not magic_ok(head, out):
+        return
+    if size < 20:
+        out.add(CORRUPT, f"only {size} bytes, too small to be a gzip stream (at least 20); truncated — {REEXPORT}")
+        return
+    tail = head[-8:] if n == size else _exact(read, size - 8, size, out)
+    isize = struct.unpack("<I", tail[4:])[0]
+    limit = limits.expansion_limit(size)
+    if isize > limit:
+        out.add(
+            CORRUPT,
+            f"its last 8 bytes, read as the gzip trailer, declare {isize} bytes uncompressed from "
+            f"{size} compressed (more than {limits.MAX_EXPANSION_RATIO}×): either the file is truncated "
+            f"(no trailer) or it is a gzip bomb; not read further — {REEXPORT}",
+        )
+        return
+    d = zlib.decompressobj(31)
+    try:
+        text = d.decompress(head, limits.JSON_HEAD_MAX_OUTPUT)
+    except zlib.error as exc:
+        out.add(CORRUPT, f"the start of the gzip stream does not decompress ({_zmsg(exc)}); damaged — {REEXPORT}")
+        return
+    whole = n == size and not d.unconsumed_tail
+    if whole and not d.eof and len(text) < limits.JSON_HEAD_MAX_OUTPUT:
+        out.add(CORRUPT, f"the gzip stream ends before its end-of-member (truncated upload?) — {REEXPORT}")
+        return
+    ended = d.eof and whole and not d.unused_data
+    if not ended:
+        cut = text.rfind(b"\n")
+        text = text[: cut + 1] if cut >= 0 else b""
+    scan = LineScanner(schema_from_first_only=True)
+    try:
+        scan.feed(text)
+        if ended:
+            scan.finish()
+    except Corrupt as exc:
+        out.add(CORRUPT, str(exc))
+        return
+    out.schema = scan.union.columns if scan.records else None
+
+
+def magic_ok(head: bytes, out: Outcome) -> bool:
+    if head[:2] != GZIP_MAGIC:
+        out.add(
+            FORMAT,
+            f"named .json.gz but its first bytes are {describe(head)}, not gzip; check the destination's "
+            "format in the config and the dataflow's export settings",
+        )
+        return False
+    if len(head) >= 3 and head[2] != 8:
+        out.add(CORRUPT, f"gzip header names compression method {head[2]}, not 8 (deflate); damaged — {REEXPORT}")
+        return False
+    return True
+
+
+def _exact(read: Callable[[int, int], bytes], start: int, end: int, out: Outcome) -> bytes:
+    data = read(start, end)
+    out.bytes_read += len(data)
+    if len(data) != end - start:
+        raise StoreError(
+            f"asked for bytes {start}-{end} and got {len(data)}: the object is shorter than listed, "
+            "it changed while being checked — re-run"
+        )
+    return data
+
+
+def _bomb(lines: int, size: int) -> str:
+    return (
+        f"it expands more than {limits.MAX_EXPANSION_RATIO}×: likely a gzip bomb; not read further (inflated "
+        f"past {limits.human(limits.expansion_limit(size))} from {size} compressed bytes, after line {lines}) "
+        f"— {REEXPORT}"
+    )
+
+
+def _zmsg(exc: zlib.error) -> str:
+    text = str(exc)
+    if "incorrect data check" in text:
+        return "the gzip trailer's CRC32 does not match the data"
+    if "incorrect length check" in text:
+        return "the gzip trailer's ISIZE does not match the data"
+    return text.split(": ", 1)[-1]
+
+
+# -- lines -------------------------------------------------------------------------------------
+class LineScanner:
+    """Splits inflated bytes into lines, parses each as a JSON object, counts and types them.
+
+    `feed` takes any chunk; `finish` handles a last line without a newline. Raises Corrupt
+    at the first bad line, naming its number.
+    """
+
+    def __init__(self, *, schema_from_first_only: bool = False) -> None:
+        self.records = 0
+        self.lines = 0  # complete lines seen so far
+        self.union = SchemaUnion()
+        self._first_only = schema_from_first_only
+        self._shapes: set[tuple[str, ...]] = set()
+        self._pending: list[bytes] = []
+        self._pending_len = 0
+
+    def feed(self, chunk: bytes) -> None:
+        nl = chunk.rfind(b"\n")
+        if nl < 0:
+            self._pending.append(chunk)
+            self._pending_len += len(chunk)
+            self._check_length(self._pending_len)
+            return
+        if self._pending:
+            first = chunk.find(b"\n")
+            self._check_length(self._pending_len + first)
+            block = b"".join(self._pending) + chunk[:nl]
+            self._pending, self._pending_len = [], 0
+        else:
+            block = chunk[:nl]
+        rest = chunk[nl + 1 :]
+        if rest:
+            self._pending, self._pending_len = [rest], len(rest)
+            self._check_length(len(rest))
+        self._lines(block)
+
+    def finish(self) -> None:
+        if self._pending:
+            block = b"".join(self._pending)
+            self._pending, self._pending_len = [], 0
+            self._lines(block)
+
+    def _check_length(self, n: int) -> None:
+        if n > limits.MAX_LINE_BYTES:
+            raise Corrupt(
+                f"line {self.lines + 1} exceeds {limits.human(limits.MAX_LINE_BYTES)} without a newline; "
+                f"not read further — {REEXPORT}"
+            )
+
+    def _lines(self, block: bytes) -> None:
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            where = self.lines + block.count(b"\n", 0, exc.start) + 1
+            column = exc.start - block.rfind(b"\n", 0, exc.start)
+            raise Corrupt(
+                f"line {where} is not valid UTF-8 (byte {block[exc.start]:#04x} at column {column}) — {REEXPORT}"
+            ) from None
+        if self.lines == 0 and text.startswith("\ufeff"):
+            text = text[1:]
+        lines = text.split("\n")
+        base = self.lines
+        loads, add, shapes = _loads, self.union.add, self._shapes
+        # the union schema walks every object of the first SCHEMA_SAMPLE_AFTER lines; after
+        # that, objects with new top-level keys and one in SCHEMA_SAMPLE_EVERY (the walk costs
+        # more than parsing, see limits)
+        if self._first_only:
+            after, every, track = 1, 1 << 62, False
+        else:
+            after, every, track = limits.SCHEMA_SAMPLE_AFTER, max(1, limits.SCHEMA_SAMPLE_EVERY), True
+        records = self.records
+        n = base
+        try:
+            for line in lines:
+                n += 1
+                try:
+                    obj = loads(line)
+                except ValueError as exc:
+                    if line.isspace() or not line:
+                        continue  # blank lines are tolerated
+                    raise Corrupt(f"line {n} is not valid JSON ({_short(exc)}) — {REEXPORT}") from None
+                if type(obj) is not dict:
+                    raise Corrupt(f"line {n} is a JSON {_kind(obj)}, not an object — {REEXPORT}")
+                records += 1
+                if records <= after or not records % every:
+                    add(obj)
+                elif track:
+                    keys = tuple(obj)
+                    if keys not in shapes and len(shapes) < _MAX_SHAPES:
+                        shapes.add(keys)
+                        add(obj)
+        finally:
+            self.records = records
+        self.lines = base + len(lines)
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+# -- full level --------------------------------------------------------------------------------
+def inflate(blocks: Iterable[bytes], out_chunk: int) -> Iterator[bytes]:
+    """Inflate a (possibly multi-member) gzip stream; each yielded chunk is <= out_chunk bytes.
+
+    Raises Corrupt on a damaged stream, a CRC/ISIZE mismatch, garbage after the last member,
+    or a stream that ends inside a member. NUL padding after the last member is accepted
+    (as the gzip tool does).
+    """
+    d = zlib.decompressobj(31)
+    started = False  # has the current member consumed input?
+    padding = False
+    member = 1
+    for block in blocks:
+        buf = block
+        while buf:
+            if padding:
+                if buf.strip(b"\0"):
+                    raise Corrupt(f"unexpected bytes after the end of gzip member {member - 1}; damaged — {REEXPORT}")
+                break
+            if not started and member > 1 and buf[0] != 0x1F:
+                if buf[0] == 0:
+                    padding = True
+                    continue
+                raise Corrupt(f"unexpected bytes after the end of gzip member {member - 1}; damaged — {REEXPORT}")
+            started = True
+            try:
+                while True:
+                    chunk = d.decompress(buf, out_chunk)
+                    if chunk:
+                        yield chunk
+                    if d.eof:
+                        break
+                    buf = d.unconsumed_tail
+                    if not buf and len(chunk) < out_chunk:
+                        break
+            except zlib.error as exc:
+                raise Corrupt(f"gzip member {member} is damaged: {_zmsg(exc)} — {REEXPORT}") from None
+            if d.eof:
+                buf = d.unused_data
+                d = zlib.decompressobj(31)
+                started = False
+                member += 1
+            else:
+                buf = b""
+    if started and not d.eof:
+        raise Corrupt(f"the gzip stream ends inside member {member} (truncated upload?) — {REEXPORT}")
+    if member == 1 and not started:
+        raise Corrupt(f"the gzip stream is empty — {REEXPORT}")
+
+
+def scan_stream(blocks: Iterable[bytes], size: int, out: Outcome) -> None:
+    """Full level: inflate every member, parse every line. Consumes `blocks` to the end even
+    after a corruption, so the caller's hashes cover every byte."""
+    it = iter(blocks)
+    limit = limits.expansion_limit(size)
+    chunk_max = max(1, min(limits.INFLATE_CHUNK_BYTES, limits.MAX_LINE_BYTES))
+    scan = LineScanner()
+    total = 0
+    try:
+        for chunk in inflate(it, chunk_max):
+            total += len(chunk)
+            if total > limit:
+                raise Corrupt(_bomb(scan.lines, size))
+            scan.feed(chunk)
+        scan.finish()
+    except Corrupt as exc:
+        out.add(CORRUPT, str(exc))
+        for _ in it:  # drain: the hashes need every byte
+            pass
+        return
+    out.record_count = scan.records
+    out.schema = scan.union.columns

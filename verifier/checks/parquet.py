@@ -1,0 +1,331 @@
+"""Parquet: footer and metadata sanity (metadata level), every page decoded (full level).
+
+The footer is fetched with range requests and parsed from an in-memory buffer holding only
+those bytes, so pyarrow cannot read past what was fetched. Its claims (lengths, offsets,
+row counts, sizes) are checked against the file before anything trusts them.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from verifier.checks import Outcome, limits
+from verifier.checks.formats import (
+    EXPECTED_CODEC,
+    PARQUET_ENCRYPTED_MAGIC,
+    PARQUET_MAGIC,
+    describe,
+    looks_pgp,
+    parquet_codec_from_name,
+    sniff,
+)
+from verifier.config import Destination
+from verifier.errors import StoreError
+
+REEXPORT = "re-export this dataset run"
+CORRUPT = "parquet.corrupt"
+FORMAT = "file.unexpected_format"
+
+ReadRange = Callable[[int, int], bytes]
+
+
+@dataclass
+class Footer:
+    metadata: pq.FileMetaData
+    length: int  # bytes of the thrift FileMetaData
+
+
+def _exact(read: ReadRange, start: int, end: int, out: Outcome) -> bytes:
+    data = read(start, end)
+    out.bytes_read += len(data)
+    if len(data) != end - start:
+        raise StoreError(
+            f"asked for bytes {start}-{end} and got {len(data)}: the object is shorter than listed, "
+            "it changed while being checked — re-run"
+        )
+    return data
+
+
+def inspect(read: ReadRange, size: int, name: str, dest: Destination, out: Outcome) -> Footer | None:
+    """Magic, footer length, footer, metadata sanity, codec, schema and declared row count.
+
+    Uses at most three reads: the head, a tail guess and (for a footer bigger than the guess)
+    the footer. Returns None when the file is not usable Parquet (a problem was added).
+    """
+    if size <= limits.TAIL_GUESS_BYTES:
+        tail = _exact(read, 0, size, out)
+        head = tail[:4]
+    else:
+        head = _exact(read, 0, 4, out)
+        tail = _exact(read, size - limits.TAIL_GUESS_BYTES, size, out)
+    if not _magic_ok(head, out):
+        return None
+    if size < 12:
+        out.add(
+            CORRUPT, f"only {size} bytes, too small to be Parquet (at least 12); the file is truncated — {REEXPORT}"
+        )
+        return None
+    if tail[-4:] != PARQUET_MAGIC:
+        found = tail[-4:].hex(" ")
+        out.add(
+            CORRUPT,
+            f"does not end with the PAR1 magic (found {found}); the file is truncated (a partial "
+            f"upload?) or damaged — {REEXPORT}",
+        )
+        return None
+    footer_len = struct.unpack("<I", tail[-8:-4])[0]
+    if footer_len == 0 or footer_len > size - 12:
+        out.add(
+            CORRUPT,
+            f"footer length {footer_len} exceeds file size {size}; the file is truncated or not Parquet — {REEXPORT}"
+            if footer_len
+            else f"footer length is 0; the file is damaged — {REEXPORT}",
+        )
+        return None
+    if footer_len > limits.MAX_FOOTER_BYTES:
+        out.add(
+            CORRUPT,
+            f"footer length {footer_len} exceeds the {limits.human(limits.MAX_FOOTER_BYTES)} limit; "
+            f"not read (a damaged or hostile file) — {REEXPORT}",
+        )
+        return None
+    if footer_len + 8 <= len(tail):
+        footer = tail[len(tail) - 8 - footer_len : len(tail) - 8]
+    else:
+        footer = _exact(read, size - 8 - footer_len, size - 8, out)
+    try:
+        buf = pa.BufferReader(PARQUET_MAGIC + footer + tail[-8:])
+        pf = pq.ParquetFile(buf, pre_buffer=False, **_thrift_limits())
+        md = pf.metadata
+        arrow_schema = pf.schema_arrow
+    except MemoryError as exc:
+        if not isinstance(exc, pa.ArrowMemoryError):
+            raise
+        out.add(CORRUPT, f"footer cannot be parsed within memory limits ({exc}) — {REEXPORT}")
+        return None
+    except Exception as exc:  # noqa: BLE001 - anything pyarrow says about these bytes is corruption
+        out.add(CORRUPT, f"footer ({footer_len} bytes) cannot be parsed: {_one_line(exc)} — {REEXPORT}")
+        return None
+    if not _sane(md, size, footer_len, out):
+        return None
+    out.record_count = md.num_rows
+    out.schema = flatten_schema(arrow_schema)
+    _check_codec(md, name, dest, out)
+    return Footer(md, footer_len)
+
+
+def _magic_ok(head: bytes, out: Outcome) -> bool:
+    if head == PARQUET_MAGIC:
+        return True
+    kind = sniff(head)
+    if kind in ("gzip", "json") or head.startswith(PARQUET_ENCRYPTED_MAGIC) or looks_pgp(head):
+        out.add(
+            FORMAT,
+            f"named as Parquet but its first bytes are {describe(head)}; check the destination's "
+            "format/compression in the config and the dataflow's export settings",
+        )
+    else:
+        out.add(
+            CORRUPT, f"does not start with the PAR1 magic (found {describe(head)}); not Parquet or damaged — {REEXPORT}"
+        )
+    return False
+
+
+def _thrift_limits() -> dict[str, Any]:
+    return {
+        "thrift_string_size_limit": limits.THRIFT_STRING_LIMIT,
+        "thrift_container_size_limit": limits.THRIFT_CONTAINER_LIMIT,
+        "schema_depth_limit": limits.SCHEMA_DEPTH_LIMIT,
+    }
+
+
+def _sane(md: pq.FileMetaData, size: int, footer_len: int, out: Outcome) -> bool:
+    """The footer's claims fit the file: counts bounded, offsets inside the data section."""
+    nrg, ncol, nrows = md.num_row_groups, md.num_columns, md.num_rows
+
+    def bad(what: str) -> bool:
+        out.add(CORRUPT, f"metadata is inconsistent: {what}; the file is damaged — {REEXPORT}")
+        return False
+
+    if nrows < 0:
+        return bad(f"negative row count {nrows}")
+    if nrg > limits.MAX_ROW_GROUPS or ncol > limits.MAX_COLUMNS or nrg * ncol > limits.MAX_COLUMN_CHUNKS:
+        return bad(
+            f"{nrg} row groups x {ncol} columns is beyond the limits ({limits.MAX_ROW_GROUPS} row groups, "
+            f"{limits.MAX_COLUMNS} columns, {limits.MAX_COLUMN_CHUNKS} column chunks)"
+        )
+    if nrows > limits.MAX_ROWS:
+        return bad(f"{nrows} rows declared, more than the {limits.MAX_ROWS} limit")
+    data_end = size - 8 - footer_len
+    total = 0
+    for i in range(nrg):
+        rg = md.row_group(i)
+        if rg.num_rows < 0:
+            return bad(f"row group {i} declares {rg.num_rows} rows")
+        total += rg.num_rows
+        for j in range(rg.num_columns):
+            col = rg.column(j)
+            length = col.total_compressed_size
+            start = col.data_page_offset
+            if col.has_dictionary_page and col.dictionary_page_offset and col.dictionary_page_offset > 0:
+                start = min(start, col.dictionary_page_offset)
+            if length < 0 or start < 4 or start + length > data_end:
+                return bad(
+                    f"row group {i} column {col.path_in_schema}: chunk at offset {start} of {length} bytes "
+                    f"lies outside the data section (bytes 4-{data_end} of {size})"
+                )
+    if total != nrows:
+        return bad(f"row groups hold {total} rows but the file declares {nrows}")
+    return True
+
+
+def _check_codec(md: pq.FileMetaData, name: str, dest: Destination, out: Outcome) -> None:
+    codecs: dict[str, str] = {}  # codec -> first column seen with it
+    for i in range(md.num_row_groups):
+        rg = md.row_group(i)
+        for j in range(rg.num_columns):
+            col = rg.column(j)
+            codecs.setdefault(str(col.compression), col.path_in_schema)
+    if not codecs:
+        return
+    why = []
+    expected = EXPECTED_CODEC.get(dest.compression)
+    other = {c: p for c, p in codecs.items() if c != expected}
+    if expected and other:
+        c, p = next(iter(other.items()))
+        why.append(
+            f"column chunks are {c} (e.g. {p}) but the destination's compression is {dest.compression} "
+            f"(expects {expected})"
+        )
+    named = parquet_codec_from_name(name)
+    if named and named not in codecs:
+        why.append(f"the name says {named} but the column chunks are {', '.join(sorted(codecs))}")
+    if why:
+        out.add(FORMAT, "; ".join(why) + "; check compression in the config and the dataflow's export settings")
+
+
+def flatten_schema(schema: pa.Schema) -> dict[str, str]:
+    """Column path -> Arrow type string; structs flattened (``web.webPageDetails.URL``)."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, f: pa.Field, depth: int) -> None:
+        if len(out) >= limits.MAX_SCHEMA_COLUMNS:
+            return
+        path = prefix + f.name
+        t = f.type
+        if pa.types.is_struct(t) and t.num_fields and depth < limits.MAX_SCHEMA_DEPTH:
+            for k in range(t.num_fields):
+                walk(path + ".", t.field(k), depth + 1)
+        else:
+            out[path] = str(t)
+
+    for f in schema:
+        walk("", f, 0)
+    return out
+
+
+# -- full level --------------------------------------------------------------------------------
+def decode(source: str | IO[bytes], footer: Footer, out: Outcome) -> None:
+    """Decode every page of every column chunk, row group by row group, and count rows.
+
+    `source` is a local path (spooled or a local store) or a seekable file object. Memory is
+    one row group's compressed chunks (when small enough to pre-buffer) plus one batch.
+    """
+    md = footer.metadata
+    for i in range(md.num_row_groups):
+        rg = md.row_group(i)
+        if rg.total_byte_size > limits.MAX_ROW_GROUP_BYTES:
+            out.add(
+                CORRUPT,
+                f"row group {i} declares {rg.total_byte_size} uncompressed bytes, more than the "
+                f"{limits.human(limits.MAX_ROW_GROUP_BYTES)} limit; not decoded — {REEXPORT}",
+            )
+            return
+    rows = 0
+    for i in range(md.num_row_groups):
+        rg = md.row_group(i)
+        try:
+            got = _decode_row_group(source, md, i)
+        except _DecodeError as exc:
+            where = f"row group {i}"
+            column = _failing_column(source, md, i)
+            if column:
+                where += f", column {column}"
+            out.add(CORRUPT, f"{where}, after {rows + exc.rows} rows: {exc} — {REEXPORT}")
+            return
+        if got != rg.num_rows:
+            out.add(CORRUPT, f"row group {i} declares {rg.num_rows} rows but {got} were decoded — {REEXPORT}")
+            return
+        rows += got
+    out.record_count = rows
+
+
+class _DecodeError(Exception):
+    def __init__(self, message: str, rows: int) -> None:
+        super().__init__(message)
+        self.rows = rows
+
+
+def _decode_row_group(source: str | IO[bytes], md: pq.FileMetaData, i: int, columns: list[str] | None = None) -> int:
+    """Rows decoded from row group `i` (every page of `columns`, default all). Raises _DecodeError."""
+    rg = md.row_group(i)
+    compressed = sum(rg.column(j).total_compressed_size for j in range(rg.num_columns))
+    pre = compressed <= limits.PRE_BUFFER_MAX_BYTES
+    got = 0
+    try:
+        pf = pq.ParquetFile(
+            source,
+            metadata=md,
+            pre_buffer=pre,
+            buffer_size=0 if pre else limits.DECODE_BUFFER_BYTES,
+            page_checksum_verification=True,
+            **_thrift_limits(),
+        )
+        batch = _batch_rows(rg.total_byte_size, rg.num_rows)
+        for b in pf.iter_batches(batch_size=batch, row_groups=[i], columns=columns, use_threads=True):
+            got += b.num_rows
+    except MemoryError as exc:
+        if not isinstance(exc, pa.ArrowMemoryError):
+            raise
+        raise _DecodeError(f"cannot be decoded within memory limits ({_one_line(exc)})", got) from None
+    except OSError as exc:
+        if exc.errno is not None:  # a real I/O error on the local copy, not the content
+            raise
+        raise _DecodeError(_one_line(exc), got) from None
+    except Exception as exc:  # noqa: BLE001 - decode errors are corruption
+        raise _DecodeError(_one_line(exc), got) from None
+    return got
+
+
+def _failing_column(source: str | IO[bytes], md: pq.FileMetaData, i: int) -> str | None:
+    """Which top-level column of row group `i` fails to decode; only on the failure path."""
+    names = md.schema.to_arrow_schema().names
+    if len(names) < 2 or len(names) > 1000:
+        return None
+    for name in names:
+        try:
+            _decode_row_group(source, md, i, [name])
+        except _DecodeError:
+            return name
+        except Exception:  # noqa: BLE001 - narrowing is best effort
+            return None
+    return None
+
+
+def _batch_rows(uncompressed: int, nrows: int) -> int:
+    """Rows per batch so one decoded batch is about DECODE_BATCH_BYTES."""
+    if nrows <= 0 or uncompressed <= 0:
+        return limits.DECODE_BATCH_ROWS
+    per_row = max(1, uncompressed // nrows)
+    return max(1024, min(limits.DECODE_BATCH_ROWS, limits.DECODE_BATCH_BYTES // per_row))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
