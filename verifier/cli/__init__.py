@@ -79,7 +79,18 @@ def load_commands() -> click.Group:
     return cli
 
 
+def _arrow_memory_pool() -> None:
+    """jemalloc hands freed memory back; the default pool keeps it (full-level peak RSS 230 -> 140 MB)."""
+    try:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except Exception:  # noqa: BLE001 - a build without jemalloc keeps the default pool
+        pass
+
+
 def main() -> None:
+    _arrow_memory_pool()
     load_commands()
 
     no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)
