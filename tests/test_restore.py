@@ -287,7 +287,8 @@ def test_never_verified_links_break_the_chain_unless_allowed(tmp_path: Path, sto
     assert not p.intact and "pending" in (p.links[3].problem or "")
 
 
-def test_falls_back_to_another_destination_holding_an_intact_copy(tmp_path: Path, store: Any) -> None:
+def test_falls_back_to_another_destination_holding_an_intact_copy(tmp_path: Path, any_store: Any) -> None:
+    store = any_store  # on every backend's real server
     c = make_chain(tmp_path, store, destinations=("primary", "backup"))
     originals = {f: f.read_bytes() for e in c.exports for f in e.files}
     inject(c.exports[1], "parquet_truncated")
@@ -315,7 +316,8 @@ def test_falls_back_to_another_destination_holding_an_intact_copy(tmp_path: Path
 
 
 # -- restores -----------------------------------------------------------------------------------
-def test_restore_is_byte_identical_and_a_rerun_resumes(tmp_path: Path, store: Any, cli: Cli) -> None:
+def test_restore_is_byte_identical_and_a_rerun_resumes(tmp_path: Path, any_store: Any, cli: Cli) -> None:
+    store = any_store  # on every backend's real server
     c = make_chain(tmp_path, store)
     out = tmp_path / "out"
     rc, res = cli(
@@ -351,7 +353,8 @@ def test_restore_is_byte_identical_and_a_rerun_resumes(tmp_path: Path, store: An
     assert not [p for p in out.rglob(".*part-*")]
 
 
-def test_a_tampered_file_is_refused_and_nothing_is_left_behind(tmp_path: Path, store: Any, cli: Cli) -> None:
+def test_a_tampered_file_is_refused_and_nothing_is_left_behind(tmp_path: Path, any_store: Any, cli: Cli) -> None:
+    store = any_store  # on every backend's real server
     c = make_chain(tmp_path, store)
     victim = c.exports[1].files[0]
     data = bytearray(victim.read_bytes())
