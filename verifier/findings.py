@@ -73,3 +73,17 @@ class Finding:
     def sev(self) -> Severity:
         assert self.severity is not None
         return self.severity
+
+    def as_dict(self) -> dict[str, object]:
+        """The stable JSON form, for `--json` outputs and the HTTP API."""
+        from verifier.timeutil import iso
+
+        return {
+            "code": self.code,
+            "severity": str(self.sev),
+            "destination": self.destination,
+            "dataset_id": self.dataset_id,
+            "export_time": iso(self.export_time),
+            "uri": self.uri,
+            "message": self.message,
+        }

@@ -44,15 +44,7 @@ def summary_dict(s: RunSummary) -> dict[str, Any]:
             for d in s.destinations
         ],
         "findings": [
-            {
-                "code": f.code,
-                "severity": str(f.sev),
-                "destination": f.destination,
-                "dataset_id": f.dataset_id,
-                "export_time": iso(f.export_time),
-                "uri": f.uri,
-                "message": f.message,
-            }
+            f.as_dict()
             for f in sorted(s.findings, key=lambda f: (-int(f.sev), f.destination, f.dataset_id or "", f.code))
         ],
     }

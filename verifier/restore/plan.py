@@ -427,15 +427,7 @@ def link_dict(lk: Link) -> dict[str, Any]:
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
-    return {
-        "code": f.code,
-        "severity": str(f.sev),
-        "destination": f.destination,
-        "dataset_id": f.dataset_id,
-        "export_time": iso(f.export_time),
-        "uri": f.uri,
-        "message": f.message,
-    }
+    return f.as_dict()
 
 
 def to_dict(p: Plan) -> dict[str, Any]:
