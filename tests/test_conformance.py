@@ -36,7 +36,7 @@ PARQUET_DEFECTS = {  # dataset seed -> (defect on the newest export, finding exp
 NATIVE: dict[str, set[tuple[str, str]]] = {
     "local": set(),
     "sftp": set(),
-    "s3": {("md5", "service")},
+    "s3": {("md5", "service"), ("crc32", "service")},  # botocore sends a CRC32 with every upload
     "gcs": {("md5", "service"), ("crc32c", "service")},
     # Azure stores a Content-MD5 for single-shot uploads; it is the uploader's claim (client)
     "azure_blob": {("md5", "client")},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from verifier.backends.base import Backend
@@ -77,6 +77,31 @@ def _history(prev: FileRow | None, e: Entry, uri: str) -> Finding | None:
         "a backup must not change after it is written — find out who rewrote it",
         uri=uri,
     )
+
+
+def _native_checksums(
+    backend: Backend,
+    e: Entry,
+    unchanged_prev: FileRow | None,
+    uri: str,
+) -> tuple[Entry, Finding | None]:
+    """Every native checksum the store offers for a data file, asked once per version of the file.
+
+    An unchanged file keeps what earlier runs fetched (S3's checksum-mode HEAD costs a request);
+    a new or changed one is asked again. A refusal is reported, the checks go on.
+    """
+    if unchanged_prev is not None:
+        merged = {(c.algo, c.source): c for c in (*unchanged_prev.checksums, *e.checksums)}
+        return replace(e, checksums=tuple(merged.values())), None
+    try:
+        return backend.enrich(e), None
+    except StoreError as exc:
+        return e, Finding(
+            "file.unreadable",
+            f"{uri}: the store refused to describe the file ({exc}); its native "
+            "checksums are not recorded — check read permissions on it",
+            uri=uri,
+        )
 
 
 def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: int) -> ExportOutcome:
@@ -211,10 +236,14 @@ def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: i
     for name, e in sorted(data.items()):
         row = files[name]
         p = prev.files.get(name) if prev else None
+        unchanged = _unchanged(p, e)
+        e, problem = _native_checksums(backend, e, p if unchanged else None, row.uri)
+        row.checksums = list(e.checksums)
+        if problem:
+            findings.append(problem)
         changed = _history(p, e, row.uri)
         if changed:
             findings.append(changed)
-        unchanged = _unchanged(p, e)
         level = plan.level
         if name in plan.full_names or (p is not None and p.md5 and not unchanged and changed is None):
             level = "full"  # sampled, or rewritten behind our back with the same size: read it to know
