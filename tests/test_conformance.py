@@ -187,3 +187,25 @@ def test_a_dead_destination_is_incomplete_and_the_others_are_still_verified(
     assert summary.exit_code == 2
     only_dead = cfgmod.Config(path=None, catalog_path=tmp_path / "d.duckdb", destinations=[dead])
     assert do_run(only_dead, "metadata", now=NOW).exit_code == 3
+
+
+def test_azure_content_md5_that_lies_is_a_checksum_mismatch(azure_blob_store: Any, tmp_path: Path) -> None:
+    """Azure keeps Content-MD5 as the uploader claims it: a full read must catch a false claim."""
+    from azure.storage.blob import BlobServiceClient, ContentSettings
+
+    exports = generate_dataset(tmp_path / "gen", start=START, count=2, seed=31, rows_full=60, rows_incremental=20)
+    azure_blob_store.upload(tmp_path / "gen", prefix="pq")
+    victim = exports[1].files[0]
+    rel = "pq/" + victim.relative_to(tmp_path / "gen").as_posix()
+    container, _, blob = azure_blob_store.path(rel).partition("/")
+    client = BlobServiceClient.from_connection_string(azure_blob_store.az.connection_string())
+    wrong = hashlib.md5(b"not these bytes").digest()
+    client.get_blob_client(container, blob).set_http_headers(ContentSettings(content_md5=bytearray(wrong)))
+    text = f'[catalog]\npath = "{tmp_path / "c.duckdb"}"\n[defaults]\nstale_after = "3650d"\n'
+    (tmp_path / "v.toml").write_text(text + azure_blob_store.toml_snippet("pq", prefix="pq"))
+    config = cfgmod.load(tmp_path / "v.toml")
+    assert _found(do_run(config, "metadata", now=NOW)) == {}  # a claim is only checked against bytes read
+    summary = do_run(config, "full", now=NOW)
+    assert [(f.code, f.uri) for f in summary.findings] == [("file.checksum_mismatch", f"az://{container}/{blob}")]
+    assert "as claimed by the uploader" in summary.findings[0].message
+    assert wrong.hex() in summary.findings[0].message
