@@ -209,3 +209,25 @@ def test_azure_content_md5_that_lies_is_a_checksum_mismatch(azure_blob_store: An
     assert [(f.code, f.uri) for f in summary.findings] == [("file.checksum_mismatch", f"az://{container}/{blob}")]
     assert "as claimed by the uploader" in summary.findings[0].message
     assert wrong.hex() in summary.findings[0].message
+
+
+def test_dlz_exports_gone_past_retention_are_info_younger_ones_errors(dlz_store: Any, tmp_path: Path) -> None:
+    """The Data Landing Zone deletes files after 7 days: that is expected, not a lost backup."""
+    exports = generate_dataset(tmp_path / "gen", start=START, count=3, seed=41, rows_full=40, rows_incremental=10)
+    dlz_store.upload(tmp_path / "gen", prefix="pq")
+    text = f'[catalog]\npath = "{tmp_path / "c.duckdb"}"\n[defaults]\nstale_after = "3650d"\n'
+    (tmp_path / "v.toml").write_text(text + dlz_store.toml_snippet("dlz", prefix="pq"))
+    config = cfgmod.load(tmp_path / "v.toml")
+    assert _found(do_run(config, "metadata", now=NOW)) == {}
+    for e in exports[:2]:  # the full export and the first incremental disappear
+        dlz_store.remove("pq/" + e.path.relative_to(tmp_path / "gen").as_posix())
+    eight_days_after_the_first = exports[0].export_time + timedelta(days=8)  # the second is 7 days old
+    summary = do_run(config, "listing", now=eight_days_after_the_first)
+    got = sorted((f.code, str(f.sev), f.export_time) for f in summary.findings)
+    assert got == [
+        ("export.vanished", "error", exports[1].export_time),
+        ("export.vanished", "info", exports[0].export_time),
+        # the second was lost inside the retention: the third cannot be restored from here
+        ("restore.chain_broken", "error", exports[1].export_time),
+    ]
+    assert summary.exit_code == 2
