@@ -119,3 +119,24 @@ def test_second_run_is_refused_while_one_holds_the_lock(tree: Path) -> None:
 def test_reading_commands_need_a_catalog(tree: Path) -> None:
     r = cli("status", "--config", str(tree))
     assert r.returncode == 4 and "no catalog" in r.stderr
+
+
+def test_an_internal_error_is_reported_without_secrets(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from verifier import redact
+    from verifier.cli import main
+
+    redact.register("hunter2-secret-value")
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("could not connect with password hunter2-secret-value")
+
+    monkeypatch.setattr("verifier.runner.run", boom)
+    monkeypatch.setattr(sys, "argv", ["verifier", "run", "--config", str(tree)])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 4
+    err = capsys.readouterr().err
+    assert "internal error (RuntimeError)" in err and "Traceback" in err
+    assert "hunter2" not in err and "password ***" in err

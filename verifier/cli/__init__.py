@@ -116,6 +116,12 @@ def main() -> None:
         fail(str(exc))
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # noqa: BLE001 - a bug: report it, scrubbed, and never with a secret in it
+        import traceback
+
+        text = "".join(traceback.format_exception(exc))
+        click.echo(redact.scrub(text), err=True)
+        fail(f"internal error ({type(exc).__name__}); this is a bug — please report it with the lines above")
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
