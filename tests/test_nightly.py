@@ -194,28 +194,41 @@ def _big_tree(tmp_path: Path) -> Path:
     return write_config(tmp_path, [{"name": "local", "type": "local", "url": str(folder), "stale_after": "3650d"}])
 
 
-def test_kill_mid_run_leaves_a_consistent_catalog_and_reads_work_during_a_run(tmp_path: Path) -> None:
-    from verifier.catalog.db import connect
+def _freeze_after_first_write(proc: subprocess.Popen[bytes], catalog: Path) -> None:
+    """Run the process 20 ms at a time, frozen in between, until an export is recorded; leave it frozen.
 
+    Deterministic however fast the run is: it can never finish between two looks. A look that finds
+    the catalog held (frozen mid-write) just lets the run go on a little.
+    """
+    from verifier.catalog.db import connect
+    from verifier.errors import CatalogError, CatalogLocked
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        os.kill(proc.pid, signal.SIGCONT)
+        time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGSTOP)
+        assert proc.poll() is None, "the run finished before it could be frozen"
+        if not catalog.exists():
+            continue
+        try:
+            with connect(catalog, read_only=True, wait_s=0) as con:  # a reader gets in while the run writes
+                row = con.execute("SELECT count(*) FROM verifications").fetchone()
+        except (CatalogLocked, CatalogError):
+            continue
+        if row and row[0] >= 1:
+            return
+    raise AssertionError("no export was recorded within 120 s")
+
+
+def test_kill_mid_run_leaves_a_consistent_catalog_and_reads_work_during_a_run(tmp_path: Path) -> None:
     cfg = _big_tree(tmp_path)
     cmd = [sys.executable, "-m", "verifier", "run", "--level", "full", "--jobs", "1", "--config", str(cfg)]
     env = {**os.environ, "VERIFIER_FLUSH_EVERY": "2"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    catalog = tmp_path / "catalog.duckdb"
-    deadline = time.monotonic() + 60
-    reads = 0
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if catalog.exists():
-                with connect(catalog, read_only=True) as con:  # a reader gets in while the run writes
-                    row = con.execute("SELECT count(*) FROM verifications").fetchone()
-                reads += 1
-                if row and row[0] >= 1:
-                    break
-            time.sleep(0.02)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        os.kill(proc.pid, signal.SIGSTOP)  # frozen mid-run, holding the run lock
-        second = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        _freeze_after_first_write(proc, tmp_path / "catalog.duckdb")
+        second = subprocess.run(cmd, capture_output=True, text=True, timeout=60)  # the first holds the lock
         assert second.returncode == 4 and "catalog is locked" in second.stderr
     finally:
         os.kill(proc.pid, signal.SIGKILL)

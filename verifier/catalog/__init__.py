@@ -20,7 +20,7 @@ from verifier.catalog.records import (
     insert_findings,
     load_exports,
     load_open_findings,
-    write_outcome,
+    write_outcomes,
 )
 from verifier.config import Destination
 from verifier.findings import Finding
@@ -114,12 +114,11 @@ class Catalog:
             return load_open_findings(con, destination, None)
 
     def write_outcomes(self, run_id: int, outcomes: Sequence[ExportOutcome]) -> None:
-        """Each outcome in its own transaction, in one short connection."""
+        """The batch in one transaction, in one short connection: each export whole or not at all."""
         if not outcomes:
             return
         with connect(self.path) as con:
-            for out in outcomes:
-                write_outcome(con, run_id, out)
+            write_outcomes(con, run_id, outcomes)
 
     def add_findings(self, run_id: int, findings: Sequence[Finding]) -> None:
         if not findings:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from verifier import redact
 from verifier.catalog.db import from_db, now_utc, to_db
@@ -168,19 +171,27 @@ def insert_findings(con: duckdb.DuckDBPyConnection, run_id: int, findings: list[
     )
 
 
-def write_outcome(con: duckdb.DuckDBPyConnection, run_id: int, out: ExportOutcome) -> None:
-    """Replace one export's rows, add its verification and findings: all or nothing."""
-    e = out.export
-    key = [e.destination, e.dataset_id, to_db(e.export_time)]
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for table in ("exports", "files", "checksums"):
-            con.execute(f"DELETE FROM {table} WHERE {_KEY}", key)
-        con.execute(
-            f"INSERT INTO exports ({', '.join(_EXPORT_COLS)}) VALUES ({_ph(len(_EXPORT_COLS))})",
-            [to_db(v) if isinstance(v, datetime) else v for v in (getattr(e, c) for c in _EXPORT_COLS)],
-        )
-        frows, crows = [], []
+def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequence[ExportOutcome]) -> None:
+    """Replace several exports' rows, add their verifications and findings, in ONE transaction: each
+    export is recorded whole or not at all (a kill loses the batch, never half an export).
+
+    Set-based: one DELETE per table for all the batch's keys and one INSERT ... SELECT per table from
+    Arrow tables. Per export, three DELETEs, row-by-row executemany and a COMMIT cost ~20 ms; this
+    costs ~20 ms per batch of 50 (bench/README.md)."""
+    if not outcomes:
+        return
+    keys: list[list[Any]] = []
+    erows: list[list[Any]] = []
+    frows: list[list[Any]] = []
+    crows: list[list[Any]] = []
+    vrows: list[list[Any]] = []
+    findings: list[Finding] = []
+    recorded = now_utc()
+    for out in outcomes:
+        e = out.export
+        key = [e.destination, e.dataset_id, to_db(e.export_time)]
+        keys.append(key)
+        erows.append([to_db(v) if isinstance(v, datetime) else v for v in (getattr(e, c) for c in _EXPORT_COLS)])
         for f in e.files.values():
             p = f.primary_checksum()
             vals = {
@@ -190,27 +201,83 @@ def write_outcome(con: duckdb.DuckDBPyConnection, run_id: int, out: ExportOutcom
                 "checksum_source": p.source if p else None,
             }
             frows.append([to_db(v) if isinstance(v, datetime) else v for v in (vals[c] for c in _FILE_COLS)])
-            recorded = now_utc()
             for c in f.checksums:
                 crows.append([*key, f.name, c.algo, c.value, c.source, recorded])
             for algo in ("md5", "crc32c"):
                 if getattr(f, algo):
                     crows.append([*key, f.name, algo, getattr(f, algo), "computed", to_db(f.full_read_at)])
-        if frows:
-            con.executemany(f"INSERT INTO files ({', '.join(_FILE_COLS)}) VALUES ({_ph(len(_FILE_COLS))})", frows)
-        if crows:
-            con.executemany("INSERT INTO checksums VALUES (?,?,?,?,?,?,?,?)", crows)
         if out.verification is not None:
             v = out.verification
+            vrows.append([run_id, *key, v.level, v.status, v.files_checked, v.bytes_read, v.duration_s, v.skipped])
+        findings.extend(out.findings)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.register("_batch_keys", _arrow(("destination", "dataset_id", "export_time"), keys, _TYPES))
+        for table in ("exports", "files", "checksums"):
             con.execute(
-                "INSERT INTO verifications VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [run_id, *key, v.level, v.status, v.files_checked, v.bytes_read, v.duration_s, v.skipped],
+                f"DELETE FROM {table} WHERE (destination, dataset_id, export_time) IN "
+                "(SELECT (destination, dataset_id, export_time) FROM _batch_keys)"
             )
-        insert_findings(con, run_id, out.findings)
+        for table, cols, rows in (
+            ("exports", _EXPORT_COLS, erows),
+            ("files", _FILE_COLS, frows),
+            ("checksums", _CHECKSUM_COLS, crows),
+            ("verifications", _VERIFICATION_COLS, vrows),
+        ):
+            if rows:
+                con.register("_batch_rows", _arrow(cols, rows, _TYPES))
+                con.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _batch_rows")
+                con.unregister("_batch_rows")
+        con.unregister("_batch_keys")
+        insert_findings(con, run_id, findings)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+_CHECKSUM_COLS = ("destination", "dataset_id", "export_time", "name", "algo", "value", "source", "recorded_at")
+_VERIFICATION_COLS = (
+    "run_id",
+    "destination",
+    "dataset_id",
+    "export_time",
+    "level",
+    "status",
+    "files_checked",
+    "bytes_read",
+    "duration_s",
+    "skipped",
+)
+# explicit Arrow types for columns that may be all NULL in a batch (inference would give the null type)
+_TYPES: dict[str, pa.DataType] = {
+    **{
+        c: pa.timestamp("us")
+        for c in (
+            "export_time",
+            "first_seen_at",
+            "verified_at",
+            "last_seen_at",
+            "newest_modified_at",
+            "modified_at",
+            "full_read_at",
+            "recorded_at",
+        )
+    },
+    **{
+        c: pa.int64()
+        for c in ("file_count", "total_bytes", "record_count", "run_id", "size", "files_checked", "bytes_read")
+    },
+    "duration_s": pa.float64(),
+    "skipped": pa.bool_(),
+}
+
+
+def _arrow(cols: Sequence[str], rows: list[list[Any]], types: dict[str, pa.DataType]) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in cols]
+    return pa.table(
+        {c: pa.array(list(vals), type=types.get(c, pa.string())) for c, vals in zip(cols, columns, strict=True)}
+    )
 
 
 def load_exports(con: duckdb.DuckDBPyConnection, destination: str) -> dict[tuple[str, datetime], ExportRow]:
