@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from verifier import redact
+from verifier import executors, redact
 from verifier.backends import make_backend
 from verifier.backends.base import Backend
 from verifier.catalog import Catalog, ExportOutcome, ExportRow, RunLock, VerificationRow
@@ -40,6 +40,8 @@ class RunOptions:
     budget: int | None = None
     jobs: int | None = None
     rescan: bool = False
+    # where export checks run: "local" (threads of this process) or "dask://HOST:PORT" (see executors.py)
+    executor: str = executors.LOCAL
     # set by `verifier serve` on shutdown: exports not yet started are abandoned (nothing of them is
     # written), those in progress finish and are recorded, and the run ends as "cancelled"
     cancel: threading.Event | None = None
@@ -101,6 +103,21 @@ def run(
     progress = progress or Progress()
     catalog = catalog or Catalog(config.catalog_path)
     dests = [config.destination(n) for n in opts.destinations] if opts.destinations else config.destinations
+    # a cluster is connected before anything is locked or recorded: a dead scheduler means nothing was run
+    shared = executors.for_run(opts.executor, cancel=opts.cancel)
+    with shared or contextlib.nullcontext():
+        return _run(config, opts, dests, catalog, now, progress, shared)
+
+
+def _run(
+    config: Config,
+    opts: RunOptions,
+    dests: list[Destination],
+    catalog: Catalog,
+    now: datetime | None,
+    progress: Progress,
+    shared: executors.DaskExecutor | None,
+) -> RunSummary:
     lock = RunLock(config.catalog_path).acquire()
     try:
         catalog.create()
@@ -116,6 +133,7 @@ def run(
                 "budget": opts.budget,
                 "jobs": opts.jobs,
                 "rescan": opts.rescan,
+                "executor": opts.executor,
             },
         )
         findings: list[Finding] = []
@@ -157,7 +175,7 @@ def run(
             if listing is not None and not _cancelled(opts):
                 findings.extend(
                     _verify_destination(
-                        config, catalog, run_id, dest, backend, listing, prev, res, opts, sampled, now, progress
+                        config, catalog, run_id, dest, backend, listing, prev, res, opts, sampled, now, progress, shared
                     )
                 )
             results.append(res)
@@ -277,6 +295,7 @@ def _verify_destination(
     sampled: set[tuple[str, str, datetime, str]],
     now: datetime,
     progress: Progress,
+    shared: executors.DaskExecutor | None = None,
 ) -> list[Finding]:
     findings: list[Finding] = []
     for f in sr.findings:
@@ -357,12 +376,15 @@ def _verify_destination(
     outcomes_all: list[ExportOutcome] = []
     for out in outcomes:
         done(out)
-    with ThreadPoolExecutor(max_workers=_jobs(opts, backend)) as pool:
-        futures: list[Future[ExportOutcome | None]] = [
-            pool.submit(_check_unless_cancelled, opts, backend, plan, now, run_id) for plan in to_check
-        ]
-        for fut in futures:
-            checked = fut.result()
+    pool: executors.Executor = shared if shared is not None else executors.LocalExecutor(_jobs(opts, backend))
+    with pool:
+        futures = [_submit(pool, opts, backend, plan, now, run_id) for plan in to_check]
+        for plan, fut in zip(to_check, futures, strict=True):
+            try:
+                checked = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a lost task (a worker died) must not lose the others
+                log.error("the executor lost the check of %s: %s", plan.listing.uri, redact.scrub(str(exc)))
+                checked = _internal_error(backend, plan, now, run_id, exc)
             if checked is not None:  # None: not started, the run was cancelled; the catalog keeps what it knew
                 done(checked)
     flush()
@@ -432,6 +454,15 @@ def _tally(res: DestinationResult, findings: list[Finding]) -> None:
             res.infos += 1
 
 
+def _submit(
+    pool: executors.Executor, opts: RunOptions, backend: Backend, plan: ExportPlan, now: datetime, run_id: int
+) -> executors.FutureLike[ExportOutcome | None]:
+    if pool.remote:  # the worker builds its own backend from the Destination (secrets travel, never the key)
+        key = executors.task_key(backend.dest, plan)
+        return pool.submit(executors.check_remote, backend.dest, plan, now, run_id, key=key)
+    return pool.submit(_check_unless_cancelled, opts, backend, plan, now, run_id)
+
+
 def _check_unless_cancelled(
     opts: RunOptions, backend: Backend, plan: ExportPlan, now: datetime, run_id: int
 ) -> ExportOutcome | None:
@@ -444,38 +475,43 @@ def _safe_check(backend: Backend, plan: ExportPlan, now: datetime, run_id: int) 
         return check_export(backend, plan, now=now, run_id=run_id)
     except Exception as exc:
         log.exception("internal error while checking %s", plan.listing.uri)
-        lst = plan.listing
-        f = Finding(
-            "file.unreadable",
-            f"{lst.uri}: verifier failed while checking this export "
-            f"({type(exc).__name__}: {redact.scrub(str(exc))}); it was not verified — please report this",
-            destination=backend.dest.name,
-            dataset_id=lst.dataset_id,
-            export_time=lst.export_time,
-            uri=lst.uri,
-            found_at=now,
-        )
-        p = plan.prev
-        row = ExportRow(
-            destination=backend.dest.name,
-            dataset_id=lst.dataset_id,
-            export_time=lst.export_time,
-            uri=lst.uri,
-            kind=plan.kind,
-            status="unverified",
-            first_seen_at=p.first_seen_at if p else now,
-            run_id=run_id,
-            last_seen_at=now,
-            export_time_raw=lst.raw,
-            files=p.files if p else {},
-        )
-        return ExportOutcome(
-            export=row,
-            findings=[f],
-            verification=VerificationRow(
-                level=plan.level, status="unverified", files_checked=0, bytes_read=0, duration_s=0.0
-            ),
-        )
+        return _internal_error(backend, plan, now, run_id, exc)
+
+
+def _internal_error(backend: Backend, plan: ExportPlan, now: datetime, run_id: int, exc: Exception) -> ExportOutcome:
+    """The outcome of an export whose check failed inside verifier (or whose task was lost): unverified."""
+    lst = plan.listing
+    f = Finding(
+        "file.unreadable",
+        f"{lst.uri}: verifier failed while checking this export "
+        f"({type(exc).__name__}: {redact.scrub(str(exc))}); it was not verified — please report this",
+        destination=backend.dest.name,
+        dataset_id=lst.dataset_id,
+        export_time=lst.export_time,
+        uri=lst.uri,
+        found_at=now,
+    )
+    p = plan.prev
+    row = ExportRow(
+        destination=backend.dest.name,
+        dataset_id=lst.dataset_id,
+        export_time=lst.export_time,
+        uri=lst.uri,
+        kind=plan.kind,
+        status="unverified",
+        first_seen_at=p.first_seen_at if p else now,
+        run_id=run_id,
+        last_seen_at=now,
+        export_time_raw=lst.raw,
+        files=p.files if p else {},
+    )
+    return ExportOutcome(
+        export=row,
+        findings=[f],
+        verification=VerificationRow(
+            level=plan.level, status="unverified", files_checked=0, bytes_read=0, duration_s=0.0
+        ),
+    )
 
 
 def _carry(

@@ -15,6 +15,16 @@ from verifier.exitcodes import NOT_RUN
 LEVELS = click.Choice(["listing", "metadata", "full"])
 
 
+def _executor(_ctx: Any, _p: Any, value: str) -> str:
+    from verifier.executors import parse_spec
+
+    try:
+        parse_spec(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 def _size(_ctx: Any, _p: Any, value: str | None) -> int | None:
     from verifier.timeutil import parse_size
 
@@ -48,6 +58,15 @@ def _size(_ctx: Any, _p: Any, value: str | None) -> int | None:
 @click.option("--budget", callback=_size, metavar="SIZE", help="Like --sample, as a size: 50GB, 500MiB.")
 @click.option("--jobs", type=click.IntRange(1, 256), metavar="N", help="Concurrent exports (default per store).")
 @click.option("--rescan", is_flag=True, help="Verify every export again, even unchanged ones.")
+@click.option(
+    "--executor",
+    default="local",
+    show_default=True,
+    callback=_executor,
+    metavar="local|dask://HOST:PORT",
+    help="Where export checks run: threads here, or the workers of a Dask cluster (pip install 'verifier[dask]'); "
+    "the catalog is written here either way. An unreachable scheduler: exit 4, nothing run.",
+)
 @click.option("--json", "json_path", metavar="PATH|-", help="Write a JSON summary to PATH, or stdout with -.")
 @click.option(
     "--metrics", "metrics_path", metavar="PATH", help="Write Prometheus text format (node_exporter textfile)."
@@ -62,6 +81,7 @@ def run(
     budget: int | None,
     jobs: int | None,
     rescan: bool,
+    executor: str,
     json_path: str | None,
     metrics_path: str | None,
 ) -> int:
@@ -80,6 +100,7 @@ def run(
         budget=budget,
         jobs=jobs,
         rescan=rescan,
+        executor=executor,
     )
     if not config.destinations:
         fail(f"{config.path}: no [[destinations]] configured; nothing to verify")
