@@ -181,6 +181,7 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
     if not outcomes:
         return
     keys: list[list[Any]] = []
+    rewritten: list[list[Any]] = []  # exports whose files are rewritten; carried ones keep their rows
     erows: list[list[Any]] = []
     frows: list[list[Any]] = []
     crows: list[list[Any]] = []
@@ -192,7 +193,12 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
         key = [e.destination, e.dataset_id, to_db(e.export_time)]
         keys.append(key)
         erows.append([to_db(v) if isinstance(v, datetime) else v for v in (getattr(e, c) for c in _EXPORT_COLS)])
-        for f in e.files.values():
+        if out.verification is not None and out.verification.skipped:
+            files: Sequence[FileRow] = ()  # unchanged since it was verified: its file rows stand
+        else:
+            files = list(e.files.values())
+            rewritten.append(key)
+        for f in files:
             p = f.primary_checksum()
             vals = {
                 **f.__dict__,
@@ -213,10 +219,15 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
     con.execute("BEGIN TRANSACTION")
     try:
         con.register("_batch_keys", _arrow(("destination", "dataset_id", "export_time"), keys, _TYPES))
-        for table in ("exports", "files", "checksums"):
+        con.register("_rewritten_keys", _arrow(("destination", "dataset_id", "export_time"), rewritten, _TYPES))
+        for table, keyset in (
+            ("exports", "_batch_keys"),
+            ("files", "_rewritten_keys"),
+            ("checksums", "_rewritten_keys"),
+        ):
             con.execute(
                 f"DELETE FROM {table} WHERE (destination, dataset_id, export_time) IN "
-                "(SELECT (destination, dataset_id, export_time) FROM _batch_keys)"
+                f"(SELECT (destination, dataset_id, export_time) FROM {keyset})"
             )
         for table, cols, rows in (
             ("exports", _EXPORT_COLS, erows),
@@ -229,6 +240,7 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
                 con.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _batch_rows")
                 con.unregister("_batch_rows")
         con.unregister("_batch_keys")
+        con.unregister("_rewritten_keys")
         insert_findings(con, run_id, findings)
         con.execute("COMMIT")
     except Exception:
