@@ -11,17 +11,18 @@ config's order, then destinations only the catalog still knows.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from verifier.catalog.db import connect, from_db
+from verifier.catalog.db import connect, from_db, to_db
 from verifier.checks.manifest import plain_name_problem
 from verifier.config import Config
 from verifier.errors import ConfigError
 from verifier.findings import Finding
 from verifier.model import Checksum
-from verifier.timeutil import iso, parse_export_time
+from verifier.timeutil import iso
 
 INTACT_STATUSES = ("ok", "warning")
 EXPORT_MODES = ("first_full_then_incremental", "full")
@@ -179,7 +180,7 @@ def plan(
     Raises CatalogError when the catalog cannot be read, ConfigError for an unknown --destination.
     """
     as_of = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
-    recs = _load(config, dataset)
+    recs = _load(config, dataset, as_of)
     configured = {d.name: d for d in config.destinations}
     if destination is not None and destination not in configured and destination not in recs.dests:
         names = ", ".join(d.name for d in config.destinations) or "none"
@@ -216,44 +217,49 @@ class _Records:
     errors: dict[tuple[str, datetime], list[str]] = field(default_factory=dict)  # failed export -> finding codes
 
 
-def _load(config: Config, dataset: str) -> _Records:
+def _load(config: Config, dataset: str, as_of: datetime) -> _Records:
+    """The dataset's exports, and the files and checksums of those at or before `as_of`.
+
+    Times of the many file and checksum rows travel as integers (epoch microseconds): turning
+    tens of thousands of TIMESTAMPs into datetimes was most of a plan's time at 1 M file rows.
+    """
     out = _Records()
+    cutoff = to_db(as_of)
     with connect(config.catalog_path, read_only=True) as con:
         for name, btype, mode in con.execute("SELECT name, type, export_mode FROM destinations").fetchall():
             out.dests[name] = (btype, mode)
-        by_key: dict[tuple[str, datetime], Link] = {}
-        for dest, t, raw, uri, kind, status, level, verified in con.execute(
-            "SELECT destination, export_time, export_time_raw, uri, kind, status, level, verified_at "
-            "FROM exports WHERE dataset_id = ? ORDER BY destination, export_time, export_time_raw",
+        by_key: dict[tuple[str, int], Link] = {}
+        for dest, t, us, raw, uri, kind, status, level, verified in con.execute(
+            "SELECT destination, export_time, epoch_us(export_time), export_time_raw, uri, kind, status, level, "
+            "verified_at FROM exports WHERE dataset_id = ? ORDER BY destination, export_time, export_time_raw",
             [dataset],
         ).fetchall():
-            tt = from_db(t)
-            assert tt is not None
+            tt = t.replace(tzinfo=UTC)
             link = Link(tt, raw or _raw(tt), uri or "", kind, status, level, from_db(verified))
             out.exports.setdefault(dest, []).append(link)
-            by_key[(dest, tt)] = link
-        sums: dict[tuple[str, datetime, str], list[Checksum]] = {}
-        for dest, t, name, algo, value, source in con.execute(
-            "SELECT destination, export_time, name, algo, value, source FROM checksums WHERE dataset_id = ? "
-            "ORDER BY destination, export_time, name, algo, source",
-            [dataset],
+            by_key[(dest, us)] = link
+        sums: dict[tuple[str, int, str], list[Checksum]] = {}
+        for dest, us, name, algo, value, source in con.execute(
+            "SELECT destination, epoch_us(export_time), name, algo, lower(value), source FROM checksums "
+            "WHERE dataset_id = ? AND export_time <= ? ORDER BY destination, export_time, name, algo, source",
+            [dataset, cutoff],
         ).fetchall():
-            sums.setdefault((dest, from_db(t), name), []).append(Checksum(algo, str(value).lower(), source))  # type: ignore[arg-type]
-        for dest, t, name, uri, size, records, status, md5, crc in con.execute(
-            "SELECT destination, export_time, name, uri, size, record_count, status, md5, crc32c FROM files "
-            "WHERE dataset_id = ? AND role = 'data' ORDER BY destination, export_time, name",
-            [dataset],
+            sums.setdefault((dest, us, name), []).append(Checksum(algo, value, source))
+        for dest, us, name, uri, size, records, status, md5, crc in con.execute(
+            "SELECT destination, epoch_us(export_time), name, uri, size, record_count, status, lower(md5), "
+            "lower(crc32c) FROM files WHERE dataset_id = ? AND role = 'data' AND export_time <= ? "
+            "ORDER BY destination, export_time, name",
+            [dataset, cutoff],
         ).fetchall():
-            tt = from_db(t)
-            assert tt is not None
-            parent = by_key.get((dest, tt))
+            parent = by_key.get((dest, us))
             if parent is None:
                 continue
-            cs = list(sums.get((dest, tt, name), []))
+            cs = sums.get((dest, us, name), [])
             for algo, value in (("md5", md5), ("crc32c", crc)):
-                c = Checksum(algo, str(value).lower(), "computed") if value else None
-                if c is not None and c not in cs:
-                    cs.append(c)
+                if value:
+                    c = Checksum(algo, value, "computed")
+                    if c not in cs:
+                        cs.append(c)
             parent.files.append(PlanFile(name, uri or "", int(size or 0), records, status or "unverified", cs))
         for dest, t, code, message in con.execute(
             "SELECT f.destination, f.export_time, f.code, f.message FROM findings f JOIN exports e "
@@ -311,6 +317,10 @@ def _evaluate(
     return a
 
 
+# names that need no closer look: letters, digits and . _ - = only (every AEP part name)
+_PLAIN = re.compile(r"[A-Za-z0-9._=-]{1,255}")
+
+
 def _link_problem(lk: Link, errors: list[str], allow_unverified: bool, ds_problem: str | None) -> str | None:
     """Why this export cannot be part of a restore, or None."""
     if ds_problem:
@@ -321,13 +331,14 @@ def _link_problem(lk: Link, errors: list[str], allow_unverified: bool, ds_proble
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             why += f": {errors[0]}{more}"
         return f"is {why}" if lk.status in _WHY_STATUS else why
+    raw = lk.export_time_raw
     folder_problem = plain_name_problem(lk.folder)
-    if folder_problem or parse_export_time(lk.export_time_raw) is None:
+    if folder_problem or not (raw.isdigit() and raw.isascii() and len(raw) in (12, 14)):
         return f"cannot be restored: its folder {folder_problem or repr(lk.folder) + ' is not a valid exportTime'}"
     if lk.status == "unverified" and not lk.files:
         return "was never listed, so its files are unknown; run `verifier run` to record them"
     for f in lk.files:
-        name_problem = plain_name_problem(f.name)
+        name_problem = None if _PLAIN.fullmatch(f.name) and f.name not in (".", "..") else plain_name_problem(f.name)
         if name_problem:
             f.problem = f"refused: {name_problem}"
         elif f.status not in INTACT_STATUSES and not (f.status == "unverified" and allow_unverified):
