@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import statistics
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -170,9 +168,3 @@ def runs(catalog: Catalog, run_id: int | None = None, limit: int = 100) -> list[
             )
         )
     return [{k: _utc(v) for k, v in r.items()} for r in rows]
-
-
-def median_gap(ts: list[datetime]) -> float | None:
-    if len(ts) < 2:
-        return None
-    return statistics.median((b - a).total_seconds() for a, b in itertools.pairwise(ts))

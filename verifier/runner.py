@@ -8,20 +8,18 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from verifier import executors, redact
+from verifier import executors, history, redact, sampling
 from verifier.backends import make_backend
 from verifier.backends.base import Backend
 from verifier.catalog import Catalog, ExportOutcome, ExportRow, RunLock, VerificationRow
-from verifier.checks.dataset import ExportState, chain_breaks, schedule_gaps, schema_drift, staleness
 from verifier.config import Config, Destination
 from verifier.errors import StoreError, VerifierError
 from verifier.exitcodes import exit_code_for
 from verifier.exportcheck import ExportPlan, check_export, level_at_least
 from verifier.findings import Finding, Severity
 from verifier.layout import ExportListing, ScanResult, scan
-from verifier.sampling import Candidate, choose
 from verifier.timeutil import utcnow
 
 log = logging.getLogger("verifier.run")
@@ -170,7 +168,9 @@ def _run(
             prev = catalog.load_exports(dest.name)
             scanned.append((dest, backend, sr, prev, res))
 
-        sampled = _plan_sampling(scanned, opts)
+        sampled = sampling.plan_full_reads(
+            [(d.name, listing, prev) for d, _b, listing, prev, _r in scanned], percent=opts.sample, budget=opts.budget
+        )
         for dest, backend, listing, prev, res in scanned:
             if listing is not None and not _cancelled(opts):
                 findings.extend(
@@ -237,33 +237,6 @@ def _sev(config: Config, f: Finding) -> Finding:
     if f.code in config.severity and not f.extra.get("severity_fixed"):
         f.severity = config.severity[f.code]
     return f
-
-
-def _plan_sampling(scanned: list, opts: RunOptions) -> set[tuple[str, str, datetime, str]]:  # type: ignore[type-arg]
-    if opts.sample is None and opts.budget is None:
-        return set()
-    from verifier.checks.formats import is_data_name
-
-    candidates = []
-    for dest, _backend, sr, prev, _res in scanned:
-        if sr is None:
-            continue
-        for ds in sr.datasets.values():
-            for ex in ds.exports:
-                p = prev.get(ex.key)
-                for e in ex.entries:
-                    if e.is_dir or not is_data_name(e.name) or e.size == 0:
-                        continue
-                    pf = p.files.get(e.name) if p else None
-                    same = pf is not None and pf.size == e.size and (pf.etag or None) == (e.etag or None)
-                    candidates.append(
-                        Candidate(
-                            (dest.name, ex.dataset_id, ex.export_time, e.name),
-                            e.size,
-                            pf.full_read_at if same and pf else None,
-                        )
-                    )
-    return choose(candidates, percent=opts.sample, budget=opts.budget)
 
 
 def _kinds(
@@ -342,7 +315,7 @@ def _verify_destination(
             and level_at_least(p.level, opts.level)
             and p.listing_hash == ex.listing_hash()
         ):
-            outcomes.append(_carry(p, carried.get(ex.key, []), plan, run_id, now))
+            outcomes.append(history.carry_forward(p, carried.get(ex.key, []), plan.kind, opts.level, run_id, now))
         else:
             to_check.append(plan)
 
@@ -393,47 +366,15 @@ def _verify_destination(
         return findings
 
     # exports recorded earlier and gone now
-    present = {ex.key for ex in unique}
-    vanished_out: list[ExportOutcome] = []
-    wanted = set(opts.datasets) if opts.datasets else None
-    for key, p in sorted(prev.items()):
-        if key in present or p.status == "vanished" or (wanted is not None and key[0] not in wanted):
-            continue
-        sev = Severity.ERROR
-        why = "restore it from another copy; every later point in time of this dataset depends on it"
-        if backend.retention is not None and now - p.export_time > backend.retention:
-            sev = Severity.INFO
-            why = f"expected: the store keeps files {backend.retention.days} days"
-        f = Finding(
-            "export.vanished",
-            f"{p.uri}: recorded with {p.file_count} file(s) on {p.first_seen_at:%Y-%m-%d} but gone now; {why}",
-            destination=dest.name,
-            dataset_id=p.dataset_id,
-            export_time=p.export_time,
-            uri=p.uri,
-            severity=sev,
-            found_at=now,
-            extra={"severity_fixed": sev == Severity.INFO},
-        )
-        p.status, p.run_id, p.last_seen_at = "vanished", run_id, p.last_seen_at
-        for fr in p.files.values():
-            fr.status = "vanished"
-        vanished_out.append(
-            ExportOutcome(
-                export=p,
-                findings=[_sev(config, f)],
-                verification=VerificationRow(
-                    level=opts.level, status="vanished", files_checked=0, bytes_read=0, duration_s=0.0
-                ),
-            )
-        )
+    vanished_out = history.vanished_exports(
+        prev, {ex.key for ex in unique}, opts.datasets, backend, opts.level, run_id, now
+    )
     for out in vanished_out:
-        findings.extend(out.findings)
+        findings.extend(_sev(config, f) for f in out.findings)
     catalog.write_outcomes(run_id, vanished_out)
 
-    ds_findings = _dataset_checks(dest, sr, prev, outcomes_all + vanished_out, now, backend)
+    ds_findings = history.dataset_findings(dest, sr, prev, outcomes_all + vanished_out, now, backend)
     for f in ds_findings:
-        f.destination, f.found_at = dest.name, now
         _sev(config, f)
     catalog.add_findings(run_id, ds_findings)
     findings.extend(ds_findings)
@@ -512,87 +453,3 @@ def _internal_error(backend: Backend, plan: ExportPlan, now: datetime, run_id: i
             level=plan.level, status="unverified", files_checked=0, bytes_read=0, duration_s=0.0
         ),
     )
-
-
-def _carry(
-    p: ExportRow,
-    open_findings: list[Finding],
-    plan: ExportPlan,
-    run_id: int,
-    now: datetime,
-) -> ExportOutcome:
-    """An unchanged, already verified export: no bytes read, its open findings carried forward."""
-    p.run_id, p.last_seen_at, p.kind = run_id, now, plan.kind
-    carried = []
-    for f in open_findings:
-        carried.append(
-            Finding(
-                code=f.code,
-                message=f.message,
-                destination=f.destination,
-                dataset_id=f.dataset_id,
-                export_time=f.export_time,
-                uri=f.uri,
-                found_at=f.found_at,
-                extra={"first_run_id": f.extra.get("first_run_id")},
-            )
-        )
-    return ExportOutcome(
-        export=p,
-        findings=carried,
-        verification=VerificationRow(
-            level=p.level or plan.level, status=p.status, files_checked=0, bytes_read=0, duration_s=0.0, skipped=True
-        ),
-    )
-
-
-def _dataset_checks(
-    dest: Destination,
-    sr: ScanResult,
-    prev: dict[tuple[str, datetime], ExportRow],
-    outcomes: list[ExportOutcome],
-    now: datetime,
-    backend: Backend,
-) -> list[Finding]:
-    import json
-
-    by_ds: dict[str, dict[datetime, ExportState]] = {}
-    for key, p in prev.items():
-        by_ds.setdefault(key[0], {})[key[1]] = ExportState(p.export_time, p.uri, p.status, _schema(p), False, False)
-    for out in outcomes:
-        e = out.export
-        checked = out.verification is not None and not out.verification.skipped
-        by_ds.setdefault(e.dataset_id, {})[e.export_time] = ExportState(
-            e.export_time, e.uri, e.status, _schema(e), (e.dataset_id, e.export_time) not in prev, checked
-        )
-    out_f: list[Finding] = []
-    for ds_id, states in sorted(by_ds.items()):
-        if ds_id not in sr.datasets:
-            continue
-        exports = list(states.values())
-        ds_uri = backend.uri(sr.datasets[ds_id].path)
-        fs = schema_drift(exports, dest.format == "json") + schedule_gaps(exports, dest.schedule, ds_uri)
-        fs += staleness(exports, dest.stale_after, now, ds_uri)
-        cutoff = now - backend.retention if backend.retention is not None else None
-        fs += chain_breaks(exports, dest.export_mode, cutoff, ds_uri)
-        for f in fs:
-            f.dataset_id = ds_id
-        out_f.extend(fs)
-    del json
-    return out_f
-
-
-def _schema(e: ExportRow) -> dict[str, str] | None:
-    import json
-
-    merged: dict[str, str] = {}
-    any_schema = False
-    for f in e.files.values():
-        if f.role == "data" and f.schema_json:
-            any_schema = True
-            for k, v in json.loads(f.schema_json).items():
-                merged.setdefault(k, v)
-    return merged if any_schema else None
-
-
-_ = timedelta  # re-exported for type users

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+from verifier.checks.formats import is_data_name
+
+if TYPE_CHECKING:
+    from verifier.catalog import ExportRow
+    from verifier.layout import ScanResult
+
+FileKey = tuple[str, str, datetime, str]  # destination, dataset, export_time, name
 
 
 @dataclass
@@ -49,3 +59,32 @@ def choose(
         chosen.add(c.key)
         spent += c.size
     return chosen
+
+
+def plan_full_reads(
+    listings: Iterable[tuple[str, ScanResult | None, dict[tuple[str, datetime], ExportRow]]],
+    *,
+    percent: float | None,
+    budget: int | None,
+) -> set[FileKey]:
+    """Tonight's full reads across every destination, from its listing and the catalog's ledger.
+
+    A file whose size or etag changed since its last full read counts as never read.
+    """
+    if percent is None and budget is None:
+        return set()
+    candidates = []
+    for dest, listing, prev in listings:
+        if listing is None:
+            continue
+        for ds in listing.datasets.values():
+            for ex in ds.exports:
+                p = prev.get(ex.key)
+                for e in ex.entries:
+                    if e.is_dir or not is_data_name(e.name) or e.size == 0:
+                        continue
+                    pf = p.files.get(e.name) if p else None
+                    same = pf is not None and pf.size == e.size and (pf.etag or None) == (e.etag or None)
+                    last = pf.full_read_at if same and pf is not None else None
+                    candidates.append(Candidate((dest, ex.dataset_id, ex.export_time, e.name), e.size, last))
+    return choose(candidates, percent=percent, budget=budget)
