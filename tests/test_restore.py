@@ -328,7 +328,7 @@ def test_restore_is_byte_identical_and_a_rerun_resumes(tmp_path: Path, any_store
     # against the MD5 and CRC32C a full run recorded, and any native checksum the store offers
     for f in res["files"]:
         assert f["verified_by"].startswith("size and "), f
-        assert {"md5 (computed)", "crc32c (computed)"} <= set(f["verified_by"][len("size and "):].split(", ")), f
+        assert {"md5 (computed)", "crc32c (computed)"} <= set(f["verified_by"][len("size and ") :].split(", ")), f
     expected = sorted(f"{c.dataset}/{e.path.name}/{f.name}" for e in c.exports for f in e.files)
     assert files_under(out) == expected
     for e in c.exports:
