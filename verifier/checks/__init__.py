@@ -3,15 +3,20 @@ trailers, via range requests) and full (every byte hashed, every page decoded, e
 parsed). The entry point is `verifier.checks.files.check_file`; every bound it puts on hostile
 input is in `verifier.checks.limits`.
 
-This module holds what the format checkers share: the `Outcome` they fill in and the
-canonical schema hash.
+This module holds what the format checkers share: the `Outcome` they fill in, exact range
+reads and the canonical schema hash.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from verifier.errors import StoreError
+
+ReadRange = Callable[[int, int], bytes]  # bytes [start, end) of the object: one range request
 
 LEVELS = ("listing", "metadata", "full")
 
@@ -40,6 +45,18 @@ class Outcome:
     @property
     def failed(self) -> bool:
         return bool(self.problems)
+
+
+def read_exact(read: ReadRange, start: int, end: int, out: Outcome) -> bytes:
+    """Bytes [start, end), counted in `out`; an object shorter than its listing is a StoreError."""
+    data = read(start, end)
+    out.bytes_read += len(data)
+    if len(data) != end - start:
+        raise StoreError(
+            f"asked for bytes {start}-{end} and got {len(data)}: the object is shorter than listed, "
+            "it changed while being checked — re-run"
+        )
+    return data
 
 
 def schema_hash(schema: dict[str, str] | None) -> str | None:

@@ -139,14 +139,15 @@ def _file_reader(f: IO[bytes]) -> Callable[[int, int], bytes]:
     return read
 
 
-def _blocks(backend: Backend, entry: Entry, local: str | None) -> Iterator[bytes]:
-    """The object's bytes in READ_BLOCK_BYTES blocks; store errors become StoreError."""
+def stream_blocks(backend: Backend, path: str, local: str | None) -> Iterator[bytes]:
+    """The object's bytes in READ_BLOCK_BYTES blocks, front to back, from `local` when it is a
+    local file; client errors become StoreError. Restores read through this too."""
     block = limits.READ_BLOCK_BYTES
     if local is not None:
         with open(local, "rb", buffering=0) as f:
             yield from iter_blocks(f, block)
         return
-    with backend.open(entry.path, block_size=block) as f:
+    with backend.open(path, block_size=block) as f:
         while True:
             try:
                 data = f.read(block)
@@ -166,7 +167,7 @@ def _hashed(blocks: Iterator[bytes], hasher: MultiHasher) -> Iterator[bytes]:
 # -- full level --------------------------------------------------------------------------------
 def _full_json(backend: Backend, entry: Entry, local: str | None, hasher: MultiHasher, out: Outcome) -> None:
     # hashing runs on the read-ahead thread (hashlib releases the GIL), parsing on this one
-    blocks = read_ahead(_hashed(_blocks(backend, entry, local), hasher), limits.READ_AHEAD_BLOCKS)
+    blocks = read_ahead(_hashed(stream_blocks(backend, entry.path, local), hasher), limits.READ_AHEAD_BLOCKS)
     first = next(blocks, b"")
     if not ndjson.magic_ok(first[:3], out):
         for _ in blocks:
@@ -222,7 +223,7 @@ def _full_parquet_remote(backend: Backend, entry: Entry, dest: Destination, hash
         room = shutil.disk_usage(spool_dir).free - limits.SPOOL_HEADROOM_BYTES
     except OSError:
         room = -1
-    blocks = read_ahead(_hashed(_blocks(backend, entry, None), hasher), limits.READ_AHEAD_BLOCKS)
+    blocks = read_ahead(_hashed(stream_blocks(backend, entry.path, None), hasher), limits.READ_AHEAD_BLOCKS)
     if room < entry.size:
         # no room to spool: hash in one pass, then read the footer and pages again from the store
         for _ in blocks:

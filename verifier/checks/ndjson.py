@@ -13,9 +13,8 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from verifier.checks import Outcome, limits
+from verifier.checks import Outcome, limits, read_exact
 from verifier.checks.formats import GZIP_MAGIC, describe
-from verifier.errors import StoreError
 
 try:  # orjson is optional: faster, same verdicts
     import orjson
@@ -105,13 +104,13 @@ def _kind(obj: Any) -> str:
 def inspect(read: Callable[[int, int], bytes], size: int, out: Outcome) -> None:
     """Gzip magic, the head inflated and its first lines parsed, the trailer's declared size."""
     n = min(size, limits.JSON_HEAD_BYTES)
-    head = _exact(read, 0, n, out)
+    head = read_exact(read, 0, n, out)
     if not magic_ok(head, out):
         return
     if size < 20:
         out.add(CORRUPT, f"only {size} bytes, too small to be a gzip stream (at least 20); truncated — {REEXPORT}")
         return
-    tail = head[-8:] if n == size else _exact(read, size - 8, size, out)
+    tail = head[-8:] if n == size else read_exact(read, size - 8, size, out)
     isize = struct.unpack("<I", tail[4:])[0]
     limit = limits.expansion_limit(size)
     if isize > limit:
@@ -159,17 +158,6 @@ def magic_ok(head: bytes, out: Outcome) -> bool:
         out.add(CORRUPT, f"gzip header names compression method {head[2]}, not 8 (deflate); damaged — {REEXPORT}")
         return False
     return True
-
-
-def _exact(read: Callable[[int, int], bytes], start: int, end: int, out: Outcome) -> bytes:
-    data = read(start, end)
-    out.bytes_read += len(data)
-    if len(data) != end - start:
-        raise StoreError(
-            f"asked for bytes {start}-{end} and got {len(data)}: the object is shorter than listed, "
-            "it changed while being checked — re-run"
-        )
-    return data
 
 
 def _bomb(lines: int, size: int) -> str:

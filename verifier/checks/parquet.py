@@ -8,14 +8,13 @@ row counts, sizes) are checked against the file before anything trusts them.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from verifier.checks import Outcome, limits
+from verifier.checks import Outcome, ReadRange, limits, read_exact
 from verifier.checks.formats import (
     EXPECTED_CODEC,
     PARQUET_ENCRYPTED_MAGIC,
@@ -26,30 +25,16 @@ from verifier.checks.formats import (
     sniff,
 )
 from verifier.config import Destination
-from verifier.errors import StoreError
 
 REEXPORT = "re-export this dataset run"
 CORRUPT = "parquet.corrupt"
 FORMAT = "file.unexpected_format"
-
-ReadRange = Callable[[int, int], bytes]
 
 
 @dataclass
 class Footer:
     metadata: pq.FileMetaData
     length: int  # bytes of the thrift FileMetaData
-
-
-def _exact(read: ReadRange, start: int, end: int, out: Outcome) -> bytes:
-    data = read(start, end)
-    out.bytes_read += len(data)
-    if len(data) != end - start:
-        raise StoreError(
-            f"asked for bytes {start}-{end} and got {len(data)}: the object is shorter than listed, "
-            "it changed while being checked — re-run"
-        )
-    return data
 
 
 def inspect(read: ReadRange, size: int, name: str, dest: Destination, out: Outcome) -> Footer | None:
@@ -59,11 +44,11 @@ def inspect(read: ReadRange, size: int, name: str, dest: Destination, out: Outco
     the footer. Returns None when the file is not usable Parquet (a problem was added).
     """
     if size <= limits.TAIL_GUESS_BYTES:
-        tail = _exact(read, 0, size, out)
+        tail = read_exact(read, 0, size, out)
         head = tail[:4]
     else:
-        head = _exact(read, 0, 4, out)
-        tail = _exact(read, size - limits.TAIL_GUESS_BYTES, size, out)
+        head = read_exact(read, 0, 4, out)
+        tail = read_exact(read, size - limits.TAIL_GUESS_BYTES, size, out)
     if not _magic_ok(head, out):
         return None
     if size < 12:
@@ -98,7 +83,7 @@ def inspect(read: ReadRange, size: int, name: str, dest: Destination, out: Outco
     if footer_len + 8 <= len(tail):
         footer = tail[len(tail) - 8 - footer_len : len(tail) - 8]
     else:
-        footer = _exact(read, size - 8 - footer_len, size - 8, out)
+        footer = read_exact(read, size - 8 - footer_len, size - 8, out)
     try:
         buf = pa.BufferReader(PARQUET_MAGIC + footer + tail[-8:])
         pf = pq.ParquetFile(buf, pre_buffer=False, **_thrift_limits())

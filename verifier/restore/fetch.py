@@ -31,7 +31,8 @@ from verifier import redact
 from verifier.backends import make_backend
 from verifier.backends.base import Backend
 from verifier.checks import Outcome, limits, ndjson, parquet
-from verifier.checks.hashing import ALGORITHMS, PROVENANCE, MultiHasher, iter_blocks, read_ahead
+from verifier.checks.files import stream_blocks
+from verifier.checks.hashing import ALGORITHMS, PROVENANCE, MultiHasher, read_ahead
 from verifier.checks.manifest import plain_name_problem
 from verifier.config import Config, Destination
 from verifier.errors import ConfigError, StoreError
@@ -381,25 +382,7 @@ def _store_path(backend: Backend, dataset: str, lk: Link, name: str) -> str:
 
 def _store_blocks(backend: Backend, path: str) -> Iterator[bytes]:
     """The object's bytes, read ahead on a thread; client errors become StoreError."""
-
-    def blocks() -> Iterator[bytes]:
-        local = backend.local_path(path)
-        block = limits.READ_BLOCK_BYTES
-        if local is not None:
-            with open(local, "rb", buffering=0) as fh:
-                yield from iter_blocks(fh, block)
-            return
-        with backend.open(path, block_size=block) as fh:
-            while True:
-                try:
-                    data = fh.read(block)
-                except Exception as exc:  # noqa: BLE001 - every client error becomes a StoreError
-                    raise backend.classify(exc) from None
-                if not data:
-                    return
-                yield bytes(data)
-
-    return read_ahead(blocks(), limits.READ_AHEAD_BLOCKS)
+    return read_ahead(stream_blocks(backend, path, backend.local_path(path)), limits.READ_AHEAD_BLOCKS)
 
 
 def _fd_blocks(fd: int, start: int = 0) -> Iterator[bytes]:
