@@ -127,7 +127,7 @@ def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: i
             f"{lst.uri}: the export folder could not be listed: {lst.error}; it was not verified",
             uri=lst.uri,
         )
-        return _outcome(plan, backend, "unverified", None, [stamp(f)], files, 0, t0, now, run_id, None)
+        return unverified(plan, backend, f, now=now, run_id=run_id)
 
     manifest_entries: list[Entry] = []
     for e in lst.entries:
@@ -306,6 +306,16 @@ def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: i
 def _status(findings: list[Finding]) -> str:
     worst = max((f.sev for f in findings), default=Severity.INFO)
     return {Severity.ERROR: "failed", Severity.WARNING: "warning"}.get(worst, "ok")
+
+
+def unverified(plan: ExportPlan, backend: Backend, finding: Finding, *, now: datetime, run_id: int) -> ExportOutcome:
+    """An export that could not be checked: status unverified, what the catalog knew of its files kept."""
+    lst, prev = plan.listing, plan.prev
+    finding.destination, finding.dataset_id, finding.export_time = backend.dest.name, lst.dataset_id, lst.export_time
+    finding.found_at = now
+    files = dict(prev.files) if prev else {}
+    flow = prev.flow_run_id if prev else None
+    return _outcome(plan, backend, "unverified", flow, [finding], files, 0, time.monotonic(), now, run_id, 0)
 
 
 def _outcome(

@@ -13,11 +13,11 @@ from datetime import datetime
 from verifier import executors, history, redact, sampling
 from verifier.backends import make_backend
 from verifier.backends.base import Backend
-from verifier.catalog import Catalog, ExportOutcome, ExportRow, RunLock, VerificationRow
+from verifier.catalog import Catalog, ExportOutcome, ExportRow, RunLock
 from verifier.config import Config, Destination
 from verifier.errors import StoreError, VerifierError
 from verifier.exitcodes import exit_code_for
-from verifier.exportcheck import ExportPlan, check_export, level_at_least
+from verifier.exportcheck import ExportPlan, check_export, level_at_least, unverified
 from verifier.findings import Finding, Severity
 from verifier.layout import ExportListing, ScanResult, scan
 from verifier.timeutil import utcnow
@@ -426,30 +426,6 @@ def _internal_error(backend: Backend, plan: ExportPlan, now: datetime, run_id: i
         "file.unreadable",
         f"{lst.uri}: verifier failed while checking this export "
         f"({type(exc).__name__}: {redact.scrub(str(exc))}); it was not verified — please report this",
-        destination=backend.dest.name,
-        dataset_id=lst.dataset_id,
-        export_time=lst.export_time,
         uri=lst.uri,
-        found_at=now,
     )
-    p = plan.prev
-    row = ExportRow(
-        destination=backend.dest.name,
-        dataset_id=lst.dataset_id,
-        export_time=lst.export_time,
-        uri=lst.uri,
-        kind=plan.kind,
-        status="unverified",
-        first_seen_at=p.first_seen_at if p else now,
-        run_id=run_id,
-        last_seen_at=now,
-        export_time_raw=lst.raw,
-        files=p.files if p else {},
-    )
-    return ExportOutcome(
-        export=row,
-        findings=[f],
-        verification=VerificationRow(
-            level=plan.level, status="unverified", files_checked=0, bytes_read=0, duration_s=0.0
-        ),
-    )
+    return unverified(plan, backend, f, now=now, run_id=run_id)
