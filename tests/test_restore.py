@@ -35,46 +35,10 @@ START = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)  # four daily exports: 16th (fu
 DAY = timedelta(days=1)
 
 
-# -- the store area: swap this fixture for `any_store` to run on every backend ------------------
-class LocalArea:
-    """A folder standing in for a store, with the interface of tests.servers.Store."""
-
-    type = "local"
-
-    def __init__(self, base: Path) -> None:
-        self.root = base / "store"
-        self.root.mkdir()
-
-    def path(self, rel: str = "") -> str:
-        return str(self.root / rel.strip("/")) if rel.strip("/") else str(self.root)
-
-    def upload(self, local_dir: Path, prefix: str = "") -> list[str]:
-        out = []
-        for f in sorted(Path(local_dir).rglob("*")):
-            if f.is_file():
-                rel = "/".join(p for p in (prefix.strip("/"), f.relative_to(local_dir).as_posix()) if p)
-                self.write_bytes(rel, f.read_bytes())
-                out.append(rel)
-        return out
-
-    def toml_snippet(self, name: str | None = None, *, prefix: str = "", **defaults: Any) -> str:
-        lines = ["[[destinations]]", f'name = "{name or self.type}"', 'type = "local"', f'url = "{self.path(prefix)}"']
-        lines += [f"{k} = {json.dumps(v)}" for k, v in defaults.items()]
-        return "\n".join(lines) + "\n"
-
-    def write_bytes(self, rel: str, data: bytes) -> None:
-        p = Path(self.path(rel))
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-
-    def remove(self, rel: str) -> None:
-        p = Path(self.path(rel))
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
-
-
+# -- the store area: tests.servers' local folder; tests that take `any_store` run on every backend --
 @pytest.fixture
-def store(tmp_path: Path) -> LocalArea:
-    return LocalArea(tmp_path)
+def store(local_store: Any) -> Any:
+    return local_store
 
 
 # -- building a verified chain ------------------------------------------------------------------
