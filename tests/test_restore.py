@@ -2,8 +2,8 @@
 
 Every test starts from a generated dataset (one full export, then incrementals), puts it in a
 store area, runs `verifier run --level full`, then breaks one thing at a time. The store area is
-built by the `store` fixture only (`LocalArea`, with the same methods as `tests.servers.Store`),
-so these tests can be run over every backend by swapping that fixture for `any_store`.
+the `store` fixture (tests.servers' local folder); the tests that fetch bytes take `any_store`
+instead and run on every backend's real server.
 """
 
 from __future__ import annotations
