@@ -273,3 +273,30 @@ def test_a_bug_in_one_export_check_never_stops_the_others(chain, monkeypatch: py
     assert "RuntimeError: a bug" in s.findings[0].message
     rows = sql(config, "SELECT status, file_count FROM exports ORDER BY export_time")
     assert rows == [("ok", 2), ("unverified", 2), ("ok", 2)]  # what the catalog knew of its files is kept
+
+
+def test_a_dataset_the_store_will_not_list_is_incomplete_not_vanished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "exports"
+    locked = generate_dataset(folder, start=START, count=2, seed=61, rows_full=40, rows_incremental=10)
+    generate_dataset(folder, start=START, count=2, seed=62, rows_full=40, rows_incremental=10)
+    config = local_config(tmp_path, folder, stale_after="3650d")
+    assert codes(do_run(config, "metadata")) == []
+    from verifier.backends.local import LocalBackend
+    from verifier.errors import StoreError
+
+    real_list = LocalBackend.list
+    denied = str(locked[0].dataset_path)
+
+    def list_(self: LocalBackend, path: str):  # type: ignore[no-untyped-def]
+        if path.rstrip("/") == denied:
+            raise StoreError("PermissionError: access denied")
+        return real_list(self, path)
+
+    monkeypatch.setattr(LocalBackend, "list", list_)
+    s = do_run(config, "metadata", now=later(1))
+    assert [(f.code, f.dataset_id) for f in s.findings] == [("backend.unreachable", locked[0].dataset_id)]
+    assert s.exit_code == 3  # incomplete: nothing is known to be broken
+    assert s.destinations[0].exports_skipped == 2  # the other dataset was still looked at
+    assert sql(config, "SELECT DISTINCT status FROM exports") == [("ok",)]  # nothing called vanished

@@ -57,15 +57,19 @@ def vanished_exports(
     level: str,
     run_id: int,
     now: datetime,
+    unlisted: set[str] | None = None,
 ) -> list[ExportOutcome]:
     """Exports recorded earlier and gone now: reported once, when they go.
 
     Past the store's retention (the Data Landing Zone's 7 days) that is expected: severity info.
+    Datasets whose folder could not be listed tonight (`unlisted`) are unknown, not gone.
     """
     wanted = set(datasets) if datasets else None
     out = []
     for key, p in sorted(prev.items()):
         if key in present or p.status == "vanished" or (wanted is not None and key[0] not in wanted):
+            continue
+        if unlisted and key[0] in unlisted:
             continue
         sev = Severity.ERROR
         why = "restore it from another copy; every later point in time of this dataset depends on it"

@@ -60,6 +60,7 @@ class ScanResult:
     datasets: dict[str, DatasetListing] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     entries_listed: int = 0
+    unlisted: set[str] = field(default_factory=set)  # datasets whose folder could not be listed tonight
 
 
 def scan(
@@ -106,7 +107,19 @@ def scan(
         exports: list[ExportListing] = []
         for d, children in listed:
             if isinstance(children, StoreError):
-                raise children
+                # one dataset the store will not list must not stop the others (the run is incomplete)
+                result.unlisted.add(d.name)
+                result.findings.append(
+                    Finding(
+                        "backend.unreachable",
+                        f"{backend.uri(d.path)}: the dataset folder could not be listed: {children}; its exports "
+                        "were not verified — check permissions on it and retry",
+                        destination=dest.name,
+                        dataset_id=d.name,
+                        uri=backend.uri(d.path),
+                    )
+                )
+                continue
             ds = DatasetListing(dataset_id=d.name, path=d.path)
             found_export_dir = False
             strays: list[Finding] = []

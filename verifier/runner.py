@@ -367,7 +367,7 @@ def _verify_destination(
 
     # exports recorded earlier and gone now
     vanished_out = history.vanished_exports(
-        prev, {ex.key for ex in unique}, opts.datasets, backend, opts.level, run_id, now
+        prev, {ex.key for ex in unique}, opts.datasets, backend, opts.level, run_id, now, unlisted=sr.unlisted
     )
     for out in vanished_out:
         findings.extend(_sev(config, f) for f in out.findings)
