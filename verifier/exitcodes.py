@@ -18,11 +18,16 @@ EXIT_CODES: dict[int, str] = {
 }
 
 
+# Findings that say "could not look", not "found broken": they make a run incomplete (3), not
+# broken (2), because the backups behind them may be fine.
+INCOMPLETE_CODES = frozenset({"backend.unreachable", "aep.unreachable"})
+
+
 def exit_code_for(findings: Iterable[Finding], incomplete: bool) -> int:
-    """backend.unreachable makes a run incomplete (3), not broken (2): the backups may be fine."""
+    """An INCOMPLETE_CODES finding makes a run incomplete (3), not broken (2)."""
     worst = Severity.INFO
     for f in findings:
-        if f.code == "backend.unreachable":
+        if f.code in INCOMPLETE_CODES:
             continue
         worst = max(worst, f.sev)
     if worst == Severity.ERROR:

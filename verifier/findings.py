@@ -48,6 +48,22 @@ CODES: dict[str, tuple[Severity, str]] = {
     "dataset.stale": (Severity.WARNING, "no export for longer than stale_after"),
     "restore.chain_broken": (Severity.ERROR, "an earlier link of a restore chain is failed or gone"),
     "backend.unreachable": (Severity.ERROR, "a destination could not be listed or read"),
+    "backend.credentials_expiring": (Severity.WARNING, "a credential with a known expiry runs out within 14 days"),
+    "file.check_crashed": (Severity.ERROR, "the reader crashed, hung or ran out of memory on this file"),
+    "file.too_large": (Severity.WARNING, "not decoded: beyond a configured limit; not fully verified"),
+    "parquet.encrypted": (Severity.ERROR, "Parquet modular encryption (AEP never writes it)"),
+    "pgp.wrong_recipient": (Severity.ERROR, "an OpenPGP file not encrypted to the destination's key"),
+    "pgp.corrupt": (Severity.ERROR, "broken OpenPGP framing, or integrity failure on decryption"),
+    "dataset.not_exported": (Severity.ERROR, "a dataset of a dataflow has no export although the flow has run"),
+    "export.missing": (Severity.ERROR, "a dataflow run succeeded and its export folder is not there"),
+    "export.no_run": (Severity.WARNING, "an export folder that no dataflow run accounts for"),
+    "export.record_count_mismatch": (Severity.WARNING, "records counted differ from the dataflow run's count"),
+    "flow.run_failed": (Severity.ERROR, "a dataflow run failed"),
+    "flow.disabled": (Severity.WARNING, "the dataflow is disabled: exports have stopped"),
+    "flow.ending": (Severity.WARNING, "the dataflow's endTime is within 14 days"),
+    "flow.ended": (Severity.ERROR, "the dataflow's endTime has passed: exports stop silently"),
+    "flow.settings_mismatch": (Severity.WARNING, "the dataflow's settings differ from the destination's config"),
+    "aep.unreachable": (Severity.ERROR, "Adobe's token or Flow Service could not be reached or refused"),
 }
 
 

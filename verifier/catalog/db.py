@@ -91,17 +91,29 @@ def _version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0] or 0) if row else 0
 
 
+def _applied(con: duckdb.DuckDBPyConnection) -> set[int]:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return set()
+    return {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
 def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Apply, in order, every migration not yet recorded (not only those above the highest one:
+    migrations developed side by side may land out of order)."""
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER, description VARCHAR, applied_at TIMESTAMP)"
     )
-    current = _version(con)
-    if current > LATEST:
+    applied = _applied(con)
+    unknown = applied - {v for v, _, _ in MIGRATIONS}
+    if unknown:
         raise CatalogError(
-            f"catalog {path} has schema version {current}, newer than this verifier ({LATEST}); upgrade verifier"
+            f"catalog {path} has schema version {max(unknown)}, newer than this verifier ({LATEST}); upgrade verifier"
         )
-    for version, description, statements in MIGRATIONS:
-        if version <= current:
+    for version, description, statements in sorted(MIGRATIONS, key=lambda m: m[0]):
+        if version in applied:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
