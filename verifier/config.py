@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from verifier import redact
+from verifier import backends, redact
 from verifier.errors import ConfigError
 from verifier.findings import CODES, Severity
+from verifier.settings import Config, Destination, ServiceConfig  # built here, defined in the leaf module
 from verifier.timeutil import parse_duration
 
 SCHEDULES = {"3h": 3, "6h": 6, "8h": 8, "9h": 9, "12h": 12, "24h": 24, "1d": 24}
@@ -34,49 +34,6 @@ _DEST_KEYS = {"name", "type", "url", "options", "secrets", *DEFAULTS}
 _TOP_KEYS = {"catalog", "defaults", "destinations", "severity", "service"}
 
 
-@dataclass
-class Destination:
-    name: str
-    type: str
-    url: str | None
-    format: str = "parquet"
-    compression: str = "gzip"
-    manifest: bool = True
-    export_mode: str = "first_full_then_incremental"
-    schedule: timedelta | None = timedelta(hours=24)  # None: infer ("auto")
-    stale_after: timedelta = timedelta(hours=48)
-    settle_time: timedelta = timedelta(hours=2)
-    options: dict[str, Any] = field(default_factory=dict)
-    secrets: dict[str, str] = field(repr=False, default_factory=dict)  # resolved values
-
-    def __repr__(self) -> str:  # never show secrets, even in a traceback's locals
-        return f"Destination(name={self.name!r}, type={self.type!r})"
-
-
-@dataclass
-class ServiceConfig:
-    schedule: str | None = None
-    level: str = "metadata"
-    sample: float | None = None
-    token: str | None = field(default=None, repr=False)
-
-
-@dataclass
-class Config:
-    path: Path | None
-    catalog_path: Path
-    destinations: list[Destination]
-    severity: dict[str, Severity] = field(default_factory=dict)
-    service: ServiceConfig = field(default_factory=ServiceConfig)
-
-    def destination(self, name: str) -> Destination:
-        for d in self.destinations:
-            if d.name == name:
-                return d
-        names = ", ".join(d.name for d in self.destinations) or "none"
-        raise ConfigError(f"no destination named {name!r} in {self.path}; configured: {names}")
-
-
 def find_config(explicit: str | None) -> Path:
     if explicit:
         return Path(explicit)
@@ -86,7 +43,7 @@ def find_config(explicit: str | None) -> Path:
     return Path("verifier.toml")
 
 
-def load(path: Path, environ: dict[str, str] | None = None) -> Config:
+def load(path: Path, environ: dict[str, str] | None = None, registry: backends.Registry = backends.registry) -> Config:
     """Read and validate `path`. Every problem raises ConfigError naming file, key and reason."""
     if not path.exists():
         raise ConfigError(
@@ -98,10 +55,12 @@ def load(path: Path, environ: dict[str, str] | None = None) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse(raw, path, os.environ if environ is None else environ)
+    return parse(raw, path, os.environ if environ is None else environ, registry)
 
 
-def parse(raw: dict[str, Any], path: Path | None, environ: Any) -> Config:
+def parse(
+    raw: dict[str, Any], path: Path | None, environ: Any, registry: backends.Registry = backends.registry
+) -> Config:
     where = str(path) if path else "<config>"
 
     def fail(key: str, reason: str) -> ConfigError:
@@ -134,7 +93,7 @@ def parse(raw: dict[str, Any], path: Path | None, environ: Any) -> Config:
         key = f"destinations[{i}]"
         if not isinstance(d, dict):
             raise fail(key, "must be a table")
-        dest = _destination(d, defaults, key, fail, environ, path)
+        dest = _destination(d, defaults, key, fail, environ, path, registry)
         if dest.name in seen:
             raise fail(f"{key}.name", f"duplicate destination name {dest.name!r}")
         seen.add(dest.name)
@@ -161,10 +120,14 @@ def _table(raw: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:
 
 
 def _destination(
-    d: dict[str, Any], defaults: dict[str, Any], key: str, fail: Any, environ: Any, path: Path | None
+    d: dict[str, Any],
+    defaults: dict[str, Any],
+    key: str,
+    fail: Any,
+    environ: Any,
+    path: Path | None,
+    registry: backends.Registry,
 ) -> Destination:
-    from verifier.backends import known_types
-
     unknown = set(d) - _DEST_KEYS
     if unknown:
         raise fail(f"{key}.{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(sorted(_DEST_KEYS))}")
@@ -173,7 +136,7 @@ def _destination(
         raise fail(f"{key}.name", "required, a non-empty string")
     key = f"destinations[{name}]"
     btype = d.get("type")
-    types = known_types()
+    types = registry.names()
     if btype not in types:
         raise fail(f"{key}.type", f"{btype!r} is not a known backend; known: {', '.join(sorted(types))}")
     url = d.get("url")
@@ -240,10 +203,8 @@ def _destination(
         local = url[7:] if url.startswith("file://") else url
         if not os.path.isabs(local):
             dest.url = str((path.parent / local).resolve())
-    from verifier.backends import get_backend_class
-
     try:
-        get_backend_class(btype).validate(dest)
+        registry.get_class(btype).validate(dest)
     except ValueError as exc:
         raise fail(f"{key}.url", str(exc)) from None
     return dest

@@ -17,9 +17,9 @@ from typing import IO, Any, ClassVar
 from fsspec.spec import AbstractFileSystem
 
 from verifier import redact
-from verifier.config import Destination
 from verifier.errors import StoreError
 from verifier.model import Checksum, Entry
+from verifier.settings import Destination
 
 
 class Backend(abc.ABC):

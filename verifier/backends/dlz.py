@@ -21,9 +21,9 @@ from fsspec.spec import AbstractFileSystem
 from verifier import redact
 from verifier.backends.azure import classify_azure, content_md5, make_azure_fs
 from verifier.backends.base import Backend
-from verifier.config import Destination
 from verifier.errors import StoreError
 from verifier.model import Checksum
+from verifier.settings import Destination
 
 CONTAINER = "dlz-destination"
 _FORM = f"https://<account>.blob.core.windows.net/{CONTAINER}/<folder>"

@@ -25,9 +25,9 @@ from gcsfs.retry import HttpError, is_retriable
 
 from verifier import redact
 from verifier.backends.base import Backend
-from verifier.config import Destination
 from verifier.errors import StoreError
 from verifier.model import Checksum
+from verifier.settings import Destination
 
 DEFAULT_TIMEOUT = 5.0  # seconds to connect; reads get at least 60
 DEFAULT_RETRIES = 2

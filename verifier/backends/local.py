@@ -8,7 +8,7 @@ from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractFileSystem
 
 from verifier.backends.base import Backend
-from verifier.config import Destination
+from verifier.settings import Destination
 
 
 def _path(url: str) -> str:

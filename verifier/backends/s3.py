@@ -17,9 +17,9 @@ from fsspec.spec import AbstractFileSystem
 
 from verifier import redact
 from verifier.backends.base import Backend
-from verifier.config import Destination
 from verifier.errors import StoreError
 from verifier.model import Checksum, Entry
+from verifier.settings import Destination
 
 _MD5_ETAG = re.compile(r"^[0-9a-fA-F]{32}$")
 # HEAD response field -> our algorithm name

@@ -22,8 +22,8 @@ from fsspec.spec import AbstractFileSystem
 
 from verifier import redact
 from verifier.backends.base import Backend
-from verifier.config import Destination
 from verifier.errors import StoreError
+from verifier.settings import Destination
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"

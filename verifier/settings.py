@@ -1,0 +1,58 @@
+"""The resolved configuration as plain data: what `verifier.config` builds and everything else reads.
+
+A leaf module: backends, checks and the catalog import these types without pulling in the
+config loader (which itself needs the backend registry to validate a destination's type).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from verifier.errors import ConfigError
+from verifier.findings import Severity
+
+
+@dataclass
+class Destination:
+    name: str
+    type: str
+    url: str | None
+    format: str = "parquet"
+    compression: str = "gzip"
+    manifest: bool = True
+    export_mode: str = "first_full_then_incremental"
+    schedule: timedelta | None = timedelta(hours=24)  # None: infer ("auto")
+    stale_after: timedelta = timedelta(hours=48)
+    settle_time: timedelta = timedelta(hours=2)
+    options: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(repr=False, default_factory=dict)  # resolved values
+
+    def __repr__(self) -> str:  # never show secrets, even in a traceback's locals
+        return f"Destination(name={self.name!r}, type={self.type!r})"
+
+
+@dataclass
+class ServiceConfig:
+    schedule: str | None = None
+    level: str = "metadata"
+    sample: float | None = None
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass
+class Config:
+    path: Path | None
+    catalog_path: Path
+    destinations: list[Destination]
+    severity: dict[str, Severity] = field(default_factory=dict)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+
+    def destination(self, name: str) -> Destination:
+        for d in self.destinations:
+            if d.name == name:
+                return d
+        names = ", ".join(d.name for d in self.destinations) or "none"
+        raise ConfigError(f"no destination named {name!r} in {self.path}; configured: {names}")
