@@ -29,7 +29,7 @@ from verifier.errors import ConfigError
 from verifier.runner import RunOptions
 from verifier.service.app import create_app
 
-TOKEN = "s3cr3t-service-token-for-tests"
+TOKEN = "s3cr3t-service-token-for-tests-0123456789"
 GOOD, BROKEN, SLOW = "a1b2c3d4e5f6a7b8c9d0e1f2", "0badc0de0badc0de0badc0de", "5104de5104de5104de5104de"
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from verifier import backends, redact
+from verifier import backends, redact, secretrules
 from verifier.errors import ConfigError
 from verifier.findings import CODES, Severity
 from verifier.settings import Config, Destination, ServiceConfig  # built here, defined in the leaf module
@@ -53,6 +53,8 @@ def load(path: Path, environ: dict[str, str] | None = None, registry: backends.R
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     return parse(raw, path, os.environ if environ is None else environ, registry)
@@ -142,6 +144,8 @@ def _destination(
     url = d.get("url")
     if url is not None and not isinstance(url, str):
         raise fail(f"{key}.url", "must be a string")
+    if url is not None and (problem := secretrules.url_problem(url)):
+        raise fail(f"{key}.url", problem)
     merged = {**defaults, **{k: v for k, v in d.items() if k in DEFAULTS}}
     fmt = merged["format"]
     if fmt not in FORMATS:
@@ -168,6 +172,8 @@ def _destination(
     options = d.get("options", {})
     if not isinstance(options, dict):
         raise fail(f"{key}.options", "must be a table")
+    if leak := secretrules.option_problem(options):
+        raise fail(f"{key}.options.{leak[0]}", leak[1])
     secrets_raw = d.get("secrets", {})
     if not isinstance(secrets_raw, dict):
         raise fail(f"{key}.secrets", "must be a table")
@@ -182,6 +188,8 @@ def _destination(
         var = m.group(1)
         if var not in environ:
             raise fail(f"{key}.secrets.{sk}", f"environment variable {var} is not set")
+        if not environ[var]:
+            raise fail(f"{key}.secrets.{sk}", f"environment variable {var} is empty")
         secrets[sk] = environ[var]
         redact.register(environ[var])
     dest = Destination(
@@ -230,6 +238,8 @@ def _service(s: dict[str, Any], fail: Any, environ: Any) -> ServiceConfig:
             raise fail("service.secrets.token", 'must be an environment reference like "${VERIFIER_TOKEN}"')
         if m.group(1) not in environ:
             raise fail("service.secrets.token", f"environment variable {m.group(1)} is not set")
+        if not environ[m.group(1)]:
+            raise fail("service.secrets.token", f"environment variable {m.group(1)} is empty")
         token = environ[m.group(1)]
         redact.register(token)
     sched = s.get("schedule")

@@ -27,6 +27,7 @@ log = logging.getLogger("verifier.service")
 
 SQL_MAX_ROWS = 10_000
 SQL_TIMEOUT_S = 10.0
+MIN_TOKEN_CHARS = 32  # off loopback the token is all that stands between the network and the catalog
 MAX_ID = 2**62  # run ids are BIGINT; larger numbers are simply unknown runs
 
 
@@ -113,6 +114,11 @@ def create_app(
         raise ConfigError(
             f"{config.path}: service.secrets.token: required when serving on a non-loopback address; "
             'set [service.secrets] token = "${VERIFIER_TOKEN}", or bind to 127.0.0.1'
+        )
+    if exposed and token and len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"{config.path}: service.secrets.token: {len(token)} characters is too short to serve on a "
+            f"non-loopback address; use at least {MIN_TOKEN_CHARS} (e.g. `openssl rand -hex 32`)"
         )
     gate = ModeGate()
     reader = CatalogReader(config.catalog_path, gate)
