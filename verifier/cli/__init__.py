@@ -4,34 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
-from typing import Any, NoReturn
 
 import click
 
 from verifier import __version__, redact
+from verifier.cli import commands, restore_cmds, serve_cmd
+from verifier.cli.context import Context, fail
 from verifier.errors import BackendUnavailable, CatalogError, CatalogLocked, ConfigError, VerifierError
-from verifier.exitcodes import NOT_RUN, help_text
-
-
-class Context:
-    def __init__(self, config_path: str | None) -> None:
-        self.config_path = config_path
-
-    def config(self) -> Any:
-        from verifier import config as cfg
-
-        return cfg.load(cfg.find_config(self.config_path))
-
-    def catalog(self) -> Any:
-        from verifier.catalog import Catalog
-
-        return Catalog(self.config().catalog_path)
-
-
-def fail(message: str, code: int = NOT_RUN) -> NoReturn:
-    click.echo(f"verifier: {redact.scrub(message)}", err=True)
-    sys.exit(code)
+from verifier.exitcodes import NOT_RUN
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -54,28 +34,22 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     ctx.obj = Context(config_path)
 
 
-def config_option(f: Any) -> Any:
-    """Every command takes --config too, after its name."""
-
-    def store(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-        if value:
-            ctx.find_object(Context).config_path = value  # type: ignore[union-attr]
-
-    return click.option(
-        "--config",
-        "config_path_sub",
-        metavar="PATH",
-        expose_value=False,
-        callback=store,
-        is_eager=True,
-        help="Config file (TOML).",
-    )(f)
+for _command in (
+    commands.run,
+    commands.status,
+    commands.exports,
+    commands.findings,
+    commands.sql,
+    commands.demo,
+    restore_cmds.restore_plan,
+    restore_cmds.restore,
+    serve_cmd.serve,
+):
+    cli.add_command(_command)
 
 
 def load_commands() -> click.Group:
-    """Import the modules whose commands register themselves on `cli`; return the group."""
-    from verifier.cli import commands, restore_cmds, serve_cmd  # noqa: F401
-
+    """The `verifier` group with every command on it (kept for callers that want the group)."""
     return cli
 
 
@@ -91,7 +65,6 @@ def _arrow_memory_pool() -> None:
 
 def main() -> None:
     _arrow_memory_pool()
-    load_commands()
 
     no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)
     try:
@@ -125,5 +98,4 @@ def main() -> None:
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
-RUN_EPILOG = "\b\nExit status:\n" + help_text()
-__all__ = ["RUN_EPILOG", "Path", "cli", "config_option", "fail", "load_commands", "main"]
+__all__ = ["cli", "load_commands", "main"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from verifier.cli import RUN_EPILOG, Context, cli, config_option, fail
 from verifier.cli import render as out
+from verifier.cli.context import RUN_EPILOG, Context, config_option, fail
 from verifier.exitcodes import NOT_RUN
 
 LEVELS = click.Choice(["listing", "metadata", "full"])
@@ -36,7 +36,7 @@ def _size(_ctx: Any, _p: Any, value: str | None) -> int | None:
         raise click.BadParameter(str(exc)) from None
 
 
-@cli.command(epilog=RUN_EPILOG)
+@click.command(epilog=RUN_EPILOG)
 @config_option
 @click.option(
     "--destination", "destinations", multiple=True, metavar="NAME", help="Only this destination (repeatable)."
@@ -152,7 +152,7 @@ def _print_summary(summary: Any) -> None:
     )
 
 
-@cli.command()
+@click.command()
 @config_option
 @click.option("--dataset", metavar="ID", help="Only this dataset.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
@@ -185,7 +185,7 @@ def status(ctx: Context, dataset: str | None, as_json: bool) -> None:
     out.table(view)
 
 
-@cli.command()
+@click.command()
 @config_option
 @click.argument("dataset")
 @click.option("--destination", metavar="NAME", help="Only this destination.")
@@ -220,7 +220,7 @@ def exports(ctx: Context, dataset: str, destination: str | None, as_json: bool) 
     return 0
 
 
-@cli.command()
+@click.command()
 @config_option
 @click.option("--run", "run_id", type=int, metavar="ID", help="Findings of this run.")
 @click.option("--last", is_flag=True, help="Findings of the last run (the default).")
@@ -249,7 +249,7 @@ def findings(
     out.table(rows, ["severity", "code", "dataset_id", "export_time", "message"], title=f"findings of run {run_id}")
 
 
-@cli.command()
+@click.command()
 @config_option
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
@@ -271,7 +271,7 @@ def sql(ctx: Context, query: str, fmt: str) -> None:
         out.table([dict(zip(cols, r, strict=True)) for r in rows], cols)
 
 
-@cli.command()
+@click.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--seed", type=int, default=7, show_default=True, help="Generator seed.")
 def demo(directory: Path | None, seed: int) -> int:

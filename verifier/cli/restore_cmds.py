@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from verifier.cli import Context, cli, config_option
 from verifier.cli import render as out
+from verifier.cli.context import Context, config_option
 from verifier.timeutil import iso
 
 RESTORE_EPILOG = (
@@ -57,7 +57,7 @@ def _common(f: Any) -> Any:
     return config_option(f)
 
 
-@cli.command("restore-plan", epilog=RESTORE_EPILOG)
+@click.command("restore-plan", epilog=RESTORE_EPILOG)
 @_common
 @click.pass_obj
 def restore_plan(
@@ -81,7 +81,7 @@ def restore_plan(
     return p.exit_code
 
 
-@cli.command("restore", epilog=RESTORE_EPILOG)
+@click.command("restore", epilog=RESTORE_EPILOG)
 @_common
 @click.option(
     "--to",

@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from verifier.cli import Context, cli, config_option, fail
+from verifier.cli.context import Context, config_option, fail
 from verifier.exitcodes import NOT_RUN
 
 
@@ -20,7 +20,7 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: may resolve anywhere, so treat it as exposed
 
 
-@cli.command()
+@click.command()
 @config_option
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="Address to bind. Not loopback: a token is required."
