@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from verifier.jsonable import dumps as dumps  # the CLI writes the JSON the service sends
 from verifier.timeutil import iso
-
-
-def jsonable(v: Any) -> Any:
-    if isinstance(v, datetime):
-        return iso(v)
-    if isinstance(v, date):
-        return v.isoformat()
-    if isinstance(v, Decimal):
-        return float(v)
-    if isinstance(v, bytes):
-        return v.hex()
-    if isinstance(v, dict):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple | set):
-        return [jsonable(x) for x in v]
-    return v
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(jsonable(obj), indent=2, sort_keys=False)
 
 
 def is_tty() -> bool:

@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from verifier import queries, redact
-from verifier.cli.render import jsonable
 from verifier.config import Config
 from verifier.errors import CatalogError, CatalogLocked, ConfigError, VerifierError
+from verifier.jsonable import jsonable
 from verifier.runner import RunOptions
 from verifier.service.access import CatalogReader, ModeGate, SqlError, SqlTimeout
 from verifier.service.scheduler import Busy, Scheduler, ShuttingDown
