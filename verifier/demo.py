@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import click
-
-from verifier.cli import render as out
+if TYPE_CHECKING:
+    from verifier.runner import RunSummary
 
 DEMO_DEFECTS = [
     # (dataset index, export index, defect)
@@ -17,6 +18,11 @@ DEMO_DEFECTS = [
     (2, 3, "json_bad_line"),
     (3, 4, "schema_drift"),  # a warning: the newest export added a column and retyped one
 ]
+DEMO_QUERY = (
+    "SELECT dataset_id, count(*) AS exports, sum(record_count) AS records, "
+    "round(sum(total_bytes) / 1e6, 2) AS mb, count(*) FILTER (WHERE status = 'failed') AS failed "
+    "FROM exports GROUP BY dataset_id ORDER BY dataset_id"
+)
 
 
 def _config_text(exports: Path, catalog: Path) -> str:
@@ -83,59 +89,40 @@ def generate(directory: Path, seed: int, now: datetime) -> Path:
     return cfg
 
 
-def run_demo(directory: Path, seed: int = 7) -> int:
+@dataclass
+class Demo:
+    """What `verifier demo` did and found, for the CLI to print."""
+
+    config_path: Path
+    summary: RunSummary
+    status: list[dict[str, Any]]
+    query: str
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    warnings: list[dict[str, Any]]
+    plan_dataset: str | None = None
+    plan_text: str | None = None
+
+
+def run_demo(directory: Path, seed: int = 7) -> Demo:
+    """Generate sample exports under `directory`, verify them fully, and gather what the demo shows."""
     from verifier import config as cfgmod
     from verifier import queries
-    from verifier.cli.commands import _print_summary
+    from verifier.catalog import Catalog
+    from verifier.restore import plan as restore_plan
     from verifier.runner import RunOptions, run
 
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     cfg_path = generate(directory, seed, now)
-    click.echo(f"== sample exports written under {directory / 'exports'}; config {cfg_path}")
     config = cfgmod.load(cfg_path)
     summary = run(config, RunOptions(level="full"))
-    click.echo("\n== verifier run --level full")
-    _print_summary(summary)
-    from verifier.catalog import Catalog
-
     catalog = Catalog(config.catalog_path)
-    click.echo("\n== verifier status")
     rows = queries.status(catalog)
-    out.table(
-        [
-            {
-                "dataset": r["dataset_id"],
-                "destination": r["destination"],
-                "latest export": r["latest_export"],
-                "status": r["status"],
-                "errors": r["open_errors"],
-                "warnings": r["open_warnings"],
-                "next expected": r["next_expected"],
-            }
-            for r in rows
-        ]
-    )
-    query = (
-        "SELECT dataset_id, count(*) AS exports, sum(record_count) AS records, "
-        "round(sum(total_bytes) / 1e6, 2) AS mb, count(*) FILTER (WHERE status = 'failed') AS failed "
-        "FROM exports GROUP BY dataset_id ORDER BY dataset_id"
-    )
-    click.echo(f'\n== verifier sql "{query}"')
-    cols, data = catalog.query(query)
-    out.table([dict(zip(cols, r, strict=True)) for r in data], cols)
-    click.echo("\n== verifier findings --last --severity warning")
-    out.table(queries.findings(catalog, summary.run_id, "warning"), ["severity", "code", "dataset_id", "message"])
-    from verifier.restore import plan as restore_plan
-
+    cols, data = catalog.query(DEMO_QUERY)
+    demo = Demo(cfg_path, summary, rows, DEMO_QUERY, cols, data, queries.findings(catalog, summary.run_id, "warning"))
     healthy = [r for r in rows if r["status"] in ("ok", "warning")]
     if healthy:
-        ds = healthy[0]["dataset_id"]
-        click.echo(f"\n== verifier restore-plan {ds} --as-of now")
-        p = restore_plan.plan(config, ds, now)
-        click.echo(restore_plan.describe(p))
-    click.echo(
-        f'\nTry: verifier --config {cfg_path} status   |   verifier --config {cfg_path} sql "SELECT * FROM findings"'
-    )
-    click.echo(f"(the run exited {summary.exit_code}: the demo plants broken exports on purpose)")
-    return 0
+        demo.plan_dataset = healthy[0]["dataset_id"]
+        demo.plan_text = restore_plan.describe(restore_plan.plan(config, demo.plan_dataset, now))
+    return demo

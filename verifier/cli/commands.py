@@ -114,42 +114,12 @@ def run(
     else:
         if json_path:
             Path(json_path).write_text(out.dumps(data) + "\n")
-        _print_summary(summary)
+        out.print_summary(summary)
     if metrics_path:
         from verifier.metrics import write_textfile
 
         write_textfile(config, Path(metrics_path), summary)
     return summary.exit_code
-
-
-def _print_summary(summary: Any) -> None:
-    from verifier.findings import Severity
-
-    rows = [
-        {
-            "destination": d.name,
-            "type": d.type,
-            "reachable": d.reachable,
-            "exports": d.exports_seen,
-            "checked": d.exports_checked,
-            "unchanged": d.exports_skipped,
-            "files": d.files_checked,
-            "MB read": round(d.bytes_read / 1e6, 1),
-            "errors": d.errors,
-            "warnings": d.warnings,
-        }
-        for d in summary.destinations
-    ]
-    out.table(rows, title=f"run {summary.run_id} ({summary.level}) — exit {summary.exit_code}")
-    shown = [f for f in summary.findings if f.sev >= Severity.WARNING]
-    for f in shown[:50]:
-        click.echo(f"{f.sev!s:7} {f.code:26} {f.message}")
-    if len(shown) > 50:
-        click.echo(f"... and {len(shown) - 50} more: verifier findings --last")
-    click.echo(
-        f"{summary.count(Severity.ERROR)} error(s), {summary.count(Severity.WARNING)} warning(s), "
-        f"{summary.count(Severity.INFO)} info in {summary.duration_s:.1f}s; exit status {summary.exit_code}"
-    )
 
 
 @click.command()
@@ -278,4 +248,5 @@ def demo(directory: Path | None, seed: int) -> int:
     """Generate realistic sample exports (a few broken), verify them, show status, a query and a restore plan."""
     from verifier.demo import run_demo
 
-    return run_demo(directory or Path("demo"), seed=seed)
+    out.print_demo(run_demo(directory or Path("demo"), seed=seed))
+    return 0

@@ -6,13 +6,19 @@ import csv
 import io
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import click
 from rich.console import Console
 from rich.table import Table
 
+from verifier.findings import Severity
 from verifier.jsonable import dumps as dumps  # the CLI writes the JSON the service sends
 from verifier.timeutil import iso
+
+if TYPE_CHECKING:
+    from verifier.demo import Demo
+    from verifier.runner import RunSummary
 
 
 def is_tty() -> bool:
@@ -56,3 +62,60 @@ def csv_text(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
     for r in rows:
         w.writerow([cell(v) if v is not None else "" for v in r])
     return buf.getvalue()
+
+
+def print_summary(summary: RunSummary) -> None:
+    rows = [
+        {
+            "destination": d.name,
+            "type": d.type,
+            "reachable": d.reachable,
+            "exports": d.exports_seen,
+            "checked": d.exports_checked,
+            "unchanged": d.exports_skipped,
+            "files": d.files_checked,
+            "MB read": round(d.bytes_read / 1e6, 1),
+            "errors": d.errors,
+            "warnings": d.warnings,
+        }
+        for d in summary.destinations
+    ]
+    table(rows, title=f"run {summary.run_id} ({summary.level}) — exit {summary.exit_code}")
+    shown = [f for f in summary.findings if f.sev >= Severity.WARNING]
+    for f in shown[:50]:
+        click.echo(f"{f.sev!s:7} {f.code:26} {f.message}")
+    if len(shown) > 50:
+        click.echo(f"... and {len(shown) - 50} more: verifier findings --last")
+    click.echo(
+        f"{summary.count(Severity.ERROR)} error(s), {summary.count(Severity.WARNING)} warning(s), "
+        f"{summary.count(Severity.INFO)} info in {summary.duration_s:.1f}s; exit status {summary.exit_code}"
+    )
+
+
+def print_demo(demo: Demo) -> None:
+    cfg = demo.config_path
+    click.echo(f"== sample exports written under {cfg.parent / 'exports'}; config {cfg}")
+    click.echo("\n== verifier run --level full")
+    print_summary(demo.summary)
+    click.echo("\n== verifier status")
+    table([{label: r[key] for key, label in _DEMO_STATUS.items()} for r in demo.status])
+    click.echo(f'\n== verifier sql "{demo.query}"')
+    table([dict(zip(demo.columns, r, strict=True)) for r in demo.rows], demo.columns)
+    click.echo("\n== verifier findings --last --severity warning")
+    table(demo.warnings, ["severity", "code", "dataset_id", "message"])
+    if demo.plan_text is not None:
+        click.echo(f"\n== verifier restore-plan {demo.plan_dataset} --as-of now")
+        click.echo(demo.plan_text)
+    click.echo(f'\nTry: verifier --config {cfg} status   |   verifier --config {cfg} sql "SELECT * FROM findings"')
+    click.echo(f"(the run exited {demo.summary.exit_code}: the demo plants broken exports on purpose)")
+
+
+_DEMO_STATUS = {
+    "dataset_id": "dataset",
+    "destination": "destination",
+    "latest_export": "latest export",
+    "status": "status",
+    "open_errors": "errors",
+    "open_warnings": "warnings",
+    "next_expected": "next expected",
+}
