@@ -16,11 +16,12 @@ from starlette.exceptions import HTTPException
 
 from verifier import queries, redact
 from verifier.config import Config
-from verifier.errors import CatalogError, CatalogLocked, ConfigError, VerifierError
+from verifier.errors import CatalogError, CatalogLocked, ConfigError
 from verifier.jsonable import jsonable
-from verifier.runner import RunOptions
 from verifier.service.access import CatalogReader, ModeGate, SqlError, SqlTimeout
-from verifier.service.scheduler import Busy, Scheduler, ShuttingDown
+from verifier.service.actions import ApiError, restore_plan_dict
+from verifier.service.dashboard import router
+from verifier.service.scheduler import Busy, Scheduler, ShuttingDown, service_run_options
 from verifier.service.security import MAX_BODY, Guard
 
 log = logging.getLogger("verifier.service")
@@ -29,12 +30,6 @@ SQL_MAX_ROWS = 10_000
 SQL_TIMEOUT_S = 10.0
 MIN_TOKEN_CHARS = 32  # off loopback the token is all that stands between the network and the catalog
 MAX_ID = 2**62  # run ids are BIGINT; larger numbers are simply unknown runs
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: Any = None) -> None:
-        super().__init__(error)
-        self.status, self.error, self.detail = status, error, detail
 
 
 # -- request and response models ---------------------------------------------------------------
@@ -206,11 +201,7 @@ def create_app(
             raise ApiError(400, "unknown destination", f"{unknown[0]!r} is not configured; known: {sorted(known)}")
         if not config.destinations:
             raise ApiError(400, "nothing to verify", "no [[destinations]] configured")
-        opts = RunOptions(
-            level=body.level or config.service.level,
-            destinations=list(body.destinations),
-            sample=body.sample if body.sample is not None else config.service.sample,
-        )
+        opts = service_run_options(config, body.level, body.destinations, body.sample)
         try:
             run_id = scheduler.trigger(opts)
         except Busy as exc:
@@ -265,46 +256,9 @@ def create_app(
             raise ApiError(400, "query refused or failed", redact.scrub(str(exc))) from None
         return _json({"columns": res.columns, "rows": res.rows, "truncated": res.truncated})
 
-    from verifier.service.dashboard import router
-
     app.include_router(router)
     app.add_middleware(Guard, token=token, max_body=max_body)
     return app
-
-
-def restore_plan_dict(
-    app: FastAPI, dataset_id: str, as_of: str, destination: str | None, allow_unverified: bool
-) -> Any:
-    """Shared by the API and the dashboard's form. Raises ApiError for bad input and unknown datasets."""
-    from verifier.timeutil import parse_time
-
-    try:
-        when = parse_time(as_of)
-    except (ValueError, OverflowError) as exc:
-        raise ApiError(400, "bad as_of", str(exc)) from None
-    try:
-        from verifier.restore import plan as planmod
-    except ImportError:
-        raise ApiError(501, "not available", "restore planning is not in this build of verifier") from None
-    config: Config = app.state.config
-    reader: CatalogReader = app.state.reader
-    if not reader.exists:
-        raise ApiError(404, "unknown dataset", f"no exports of dataset {dataset_id!r} in the catalog")
-    if destination is not None and destination not in {d.name for d in config.destinations}:
-        raise ApiError(400, "unknown destination", f"{destination!r} is not configured")
-
-    def make(_catalog: Any) -> Any:
-        p = planmod.plan(config, dataset_id, when, destination=destination, allow_unverified=allow_unverified)
-        if not any(a.recorded for a in p.attempts):
-            raise ApiError(404, "unknown dataset", f"no exports of dataset {dataset_id!r} in the catalog")
-        return planmod.to_dict(p)
-
-    try:
-        return reader.read(make, empty=None)
-    except (CatalogLocked, CatalogError):
-        raise
-    except VerifierError as exc:  # ConfigError: a destination neither configured nor recorded
-        raise ApiError(400, "no plan", redact.scrub(str(exc))) from None
 
 
 def _version() -> str:

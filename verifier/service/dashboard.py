@@ -12,9 +12,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from verifier import queries
-from verifier.runner import RunOptions
 from verifier.service.access import CatalogReader
+from verifier.service.actions import ApiError, restore_plan_dict
 from verifier.service.chart import export_chart, human_bytes, human_count
+from verifier.service.scheduler import service_run_options
 from verifier.timeutil import iso, utcnow
 
 router = APIRouter(include_in_schema=False)
@@ -95,8 +96,6 @@ def restore(
     destination: Annotated[str | None, Query(max_length=200)] = None,
     allow_unverified: bool = False,
 ) -> Response:
-    from verifier.service.app import ApiError, restore_plan_dict
-
     reader = _reader(request)
     datasets = sorted({r["dataset_id"] for r in reader.read(queries.status, empty=[])})
     plan, error, status = None, None, 200
@@ -126,7 +125,7 @@ def run_now(request: Request) -> Response:
     from verifier.service.scheduler import Busy, ShuttingDown
 
     config = request.app.state.config
-    opts = RunOptions(level=config.service.level, sample=config.service.sample)
+    opts = service_run_options(config)
     if not config.destinations:
         return RedirectResponse("/?busy=1", status_code=303)
     try:

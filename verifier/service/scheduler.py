@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,17 @@ from verifier.timeutil import iso, utcnow
 log = logging.getLogger("verifier.service")
 START_WAIT_S = 60.0
 TICK_S = 30.0  # re-read the clock at least this often while waiting for the next scheduled run
+
+
+def service_run_options(
+    config: Config, level: str | None = None, destinations: Sequence[str] = (), sample: float | None = None
+) -> RunOptions:
+    """A run's options: what the request asks, else the [service] level and sample."""
+    return RunOptions(
+        level=level or config.service.level,
+        destinations=list(destinations),
+        sample=sample if sample is not None else config.service.sample,
+    )
 
 
 class Busy(Exception):
@@ -141,7 +153,6 @@ class Scheduler:
     def _loop(self) -> None:
         expr = self.config.service.schedule
         assert expr
-        svc = self.config.service
         while not self._stop.is_set():
             self.next_run_at = due = next_after(expr, utcnow())
             while not self._stop.is_set():
@@ -152,7 +163,7 @@ class Scheduler:
             if self._stop.is_set():
                 break
             try:
-                run_id = self.trigger(RunOptions(level=svc.level, sample=svc.sample))
+                run_id = self.trigger(service_run_options(self.config))
                 log.info("scheduled run %s started", run_id)
             except Busy as exc:
                 log.warning("scheduled run skipped: %s", exc)
