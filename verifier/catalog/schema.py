@@ -50,6 +50,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX findings_run ON findings (run_id)",
         ],
     ),
+    (
+        6,
+        "notification ledger",
+        [
+            """CREATE TABLE notified (
+            destination VARCHAR, dataset_id VARCHAR, export_time VARCHAR, uri VARCHAR, code VARCHAR,
+            run_id BIGINT, notified_at TIMESTAMP)""",
+        ],
+    ),
 ]
 
 # Numbers reserved for work developed side by side (apply order is by number; the runner in
