@@ -9,9 +9,10 @@ import pytest
 
 from verifier.catalog import Catalog
 from verifier.catalog.db import connect
-from verifier.catalog.schema import LATEST
+from verifier.catalog.schema import LATEST, MIGRATIONS
 from verifier.errors import CatalogError
 
+VERSIONS = sorted(v for v, _, _ in MIGRATIONS)
 CONTRACT = {
     "runs": "run_id, started_at, finished_at, level, status, exit_code, exports_checked, files_checked, bytes_read, "
     "errors, warnings",
@@ -39,7 +40,7 @@ def test_contract_tables_and_columns(tmp_path: Path) -> None:
         ).fetchall()
     )
     assert types["export_time"] == "TIMESTAMP"
-    assert con.execute("SELECT version FROM schema_migrations").fetchall() == [(LATEST,)]
+    assert [v for (v,) in con.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()] == VERSIONS
 
 
 def test_migrations_are_applied_once(tmp_path: Path) -> None:
@@ -47,7 +48,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     cat.create()
     cat.create()
     with connect(cat.path, read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (LATEST,)
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(VERSIONS),)
 
 
 def test_a_newer_catalog_is_refused_not_damaged(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -12,6 +13,7 @@ from typing import Any
 from verifier import backends, redact, secretrules
 from verifier.errors import ConfigError
 from verifier.findings import CODES, Severity
+from verifier.notify import parse_notify
 from verifier.settings import Config, Destination, ServiceConfig  # built here, defined in the leaf module
 from verifier.timeutil import parse_duration
 
@@ -31,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "settle_time": "2h",
 }
 _DEST_KEYS = {"name", "type", "url", "options", "secrets", *DEFAULTS}
-_TOP_KEYS = {"catalog", "defaults", "destinations", "severity", "service"}
+_TOP_KEYS = {"catalog", "defaults", "destinations", "severity", "service", "notify"}
 
 
 def find_config(explicit: str | None) -> Path:
@@ -111,7 +113,26 @@ def parse(
             raise fail(f"severity.{code}", str(exc)) from None
 
     service = _service(_table(raw, "service", fail), fail, environ)
-    return Config(path=path, catalog_path=cat_path, destinations=destinations, severity=severity, service=service)
+    notify = parse_notify(_table(raw, "notify", fail), fail, lambda key, value: _env_secret(value, key, fail, environ))
+    notify = dataclasses.replace(notify, public_url=service.public_url)
+    return Config(
+        path=path, catalog_path=cat_path, destinations=destinations, severity=severity, service=service, notify=notify
+    )
+
+
+def _env_secret(value: Any, key: str, fail: Any, environ: Any) -> str:
+    """A secret's value from its `${ENV}` reference; registered so that it is scrubbed everywhere."""
+    m = _ENV_REF.match(value) if isinstance(value, str) else None
+    if not m:
+        raise fail(
+            key, 'must be an environment reference like "${MY_SECRET}"; secret values are never written in the config'
+        )
+    if m.group(1) not in environ:
+        raise fail(key, f"environment variable {m.group(1)} is not set")
+    if not environ[m.group(1)]:
+        raise fail(key, f"environment variable {m.group(1)} is empty")
+    redact.register(environ[m.group(1)])
+    return str(environ[m.group(1)])
 
 
 def _table(raw: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:
@@ -219,7 +240,7 @@ def _destination(
 
 
 def _service(s: dict[str, Any], fail: Any, environ: Any) -> ServiceConfig:
-    allowed = {"schedule", "level", "sample", "secrets"}
+    allowed = {"schedule", "level", "sample", "secrets", "public_url"}
     if set(s) - allowed:
         raise fail(f"service.{sorted(set(s) - allowed)[0]}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
     level = s.get("level", "metadata")
@@ -250,4 +271,9 @@ def _service(s: dict[str, Any], fail: Any, environ: Any) -> ServiceConfig:
             parse_cron(str(sched))
         except CronError as exc:
             raise fail("service.schedule", str(exc)) from None
-    return ServiceConfig(schedule=sched, level=level, sample=sample, token=token)
+    public_url = s.get("public_url")
+    if public_url is not None and (
+        not isinstance(public_url, str) or not public_url.startswith(("http://", "https://"))
+    ):
+        raise fail("service.public_url", f"{public_url!r}: the dashboard's address as people reach it, http(s)://...")
+    return ServiceConfig(schedule=sched, level=level, sample=sample, token=token, public_url=public_url)

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verifier import redact
 from verifier.errors import VerifierError
 from verifier.findings import Finding, Severity
-from verifier.triage import Group, triage
+from verifier.settings import NotifyConfig
+from verifier.triage import Group, short_message, triage
 
 if TYPE_CHECKING:
     from verifier.runner import RunSummary
@@ -32,23 +33,9 @@ MAX_GROUPS = 20  # a message lists at most this many causes; the rest are counte
 FindingKey = tuple[str, str, str, str, str]
 
 
-@dataclass(frozen=True)
-class NotifyConfig:
-    on: str = "error"  # the lowest severity that notifies, or "always"
-    only_new: bool = True
-    urls: tuple[str, ...] = field(default=(), repr=False)
-    heartbeat: str | None = field(default=None, repr=False)
-    public_url: str | None = None  # the dashboard, from [service] public_url
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.urls or self.heartbeat)
-
-    def __repr__(self) -> str:  # channel URLs carry tokens
-        return f"NotifyConfig(on={self.on!r}, channels={len(self.urls)}, heartbeat={self.heartbeat is not None})"
-
-
-def parse_notify(table: dict[str, Any], fail: Callable[[str, str], Exception], resolve: Callable[[str, Any], str]) -> NotifyConfig:
+def parse_notify(
+    table: dict[str, Any], fail: Callable[[str, str], Exception], resolve: Callable[[str, Any], str]
+) -> NotifyConfig:
     """`[notify]` from the config; `resolve(key, value)` turns a `${ENV}` reference into its value."""
     allowed = {"on", "only_new", "secrets"}
     unknown = set(table) - allowed
@@ -117,19 +104,27 @@ def compose(
     worst = max((f.sev for f in summary.findings), default=Severity.INFO)
     verdict = {Severity.ERROR: "BROKEN", Severity.WARNING: "warnings", Severity.INFO: "ok"}[worst]
     title = f"verifier run {summary.run_id}: {verdict} — {counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings"
-    lines = [f"exit {summary.exit_code} ({summary.status}), level {summary.level}, {len(summary.destinations)} destination(s)"]
+    lines = [
+        f"exit {summary.exit_code} ({summary.status}), level {summary.level}, {len(summary.destinations)} destination(s)"
+    ]
     for d in summary.destinations:
         if not d.reachable:
             lines.append(f"! destination {d.name} could not be checked: {d.message or 'unreachable'}")
     if new:
         lines.append("")
-        lines.append(f"{len(new)} new finding(s)" + (f", {len(relevant) - len(new)} still open" if len(relevant) > len(new) else "") + ":")
+        lines.append(
+            f"{len(new)} new finding(s)"
+            + (f", {len(relevant) - len(new)} still open" if len(relevant) > len(new) else "")
+            + ":"
+        )
         lines.extend(_render_groups(triage(new), relative))
     if cfg.public_url:
         lines.append("")
         lines.append(f"Dashboard: {cfg.public_url.rstrip('/')}/")
     body = redact.scrub("\n".join(lines))
-    return Message(title=redact.scrub(title), body=body, level=worst, sent_keys={finding_key(f) for f in new} & open_keys)
+    return Message(
+        title=redact.scrub(title), body=body, level=worst, sent_keys={finding_key(f) for f in new} & open_keys
+    )
 
 
 def _render_groups(groups: list[Group], relative: Callable[[Finding], str] | None) -> Iterable[str]:
@@ -145,9 +140,9 @@ def _render_groups(groups: list[Group], relative: Callable[[Finding], str] | Non
             dataset = here
             yield f"[{c.destination}] dataset {c.dataset_id or '-'}"
         at = f" {where(c)}" if c.uri else (f" export {c.export_time:%Y-%m-%d %H:%M}" if c.export_time else "")
-        yield f"  {str(c.sev).upper()} {c.code}{at}: {c.message}"
+        yield f"  {str(c.sev).upper()} {c.code}{at}: {short_message(c, where)}"
         for q in g.consequences:
-            yield f"    ↳ {q.code}: {q.message}"
+            yield f"    ↳ {q.code}: {short_message(q, where)}"
 
 
 def _send(url: str, title: str, body: str, level: Severity) -> bool:
@@ -196,7 +191,12 @@ def deliver(
                 out.sent += 1
             else:
                 out.failed += 1
-                log.warning("notification channel %d of %d (%s://) failed; the run's verdict is unchanged", i, len(cfg.urls), scheme)
+                log.warning(
+                    "notification channel %d of %d (%s://) failed; the run's verdict is unchanged",
+                    i,
+                    len(cfg.urls),
+                    scheme,
+                )
     if cfg.heartbeat:
         out.heartbeat = ping_heartbeat(cfg.heartbeat, summary.exit_code)
         if not out.heartbeat:
@@ -217,7 +217,9 @@ def next_ledger(summary: RunSummary, already: set[FindingKey], outcome: Outcome)
     return kept
 
 
-def after_run(cfg: NotifyConfig, catalog_path: Path, summary: RunSummary, relative: Callable[[Finding], str] | None = None) -> Outcome | None:
+def after_run(
+    cfg: NotifyConfig, catalog_path: Path, summary: RunSummary, relative: Callable[[Finding], str] | None = None
+) -> Outcome | None:
     """Notify about a completed run and keep the ledger; None when nothing is configured."""
     if not cfg.enabled:
         return None

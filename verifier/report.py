@@ -48,3 +48,18 @@ def summary_dict(s: RunSummary) -> dict[str, Any]:
             for f in sorted(s.findings, key=lambda f: (-int(f.sev), f.destination, f.dataset_id or "", f.code))
         ],
     }
+
+
+def run_log_line(s: RunSummary, limit: int = 5) -> str:
+    """One log line for a finished run: verdict, counts, and the new findings by code."""
+    new = [f for f in s.findings if f.extra.get("first_run_id", s.run_id) == s.run_id]
+    by_code: dict[str, int] = {}
+    for f in new:
+        by_code[f.code] = by_code.get(f.code, 0) + 1
+    shown = ", ".join(f"{c} x{n}" for c, n in sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0]))[:limit])
+    more = f", +{len(by_code) - limit} more codes" if len(by_code) > limit else ""
+    return (
+        f"run {s.run_id} {s.status}: exit {s.exit_code} ({EXIT_CODES[s.exit_code].split(':')[0]}); "
+        f"{s.count(Severity.ERROR)} errors, {s.count(Severity.WARNING)} warnings, {s.count(Severity.INFO)} infos; "
+        f"{len(new)} new" + (f" ({shown}{more})" if new else "") + f"; {s.duration_s:.1f} s"
+    )

@@ -40,6 +40,23 @@ class ServiceConfig:
     level: str = "metadata"
     sample: float | None = None
     token: str | None = field(default=None, repr=False)
+    public_url: str | None = None  # where people reach the dashboard; linked from notifications
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    on: str = "error"  # the lowest severity that notifies, or "always"
+    only_new: bool = True
+    urls: tuple[str, ...] = field(default=(), repr=False)
+    heartbeat: str | None = field(default=None, repr=False)
+    public_url: str | None = None  # the dashboard, from [service] public_url
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.urls or self.heartbeat)
+
+    def __repr__(self) -> str:  # channel URLs carry tokens
+        return f"NotifyConfig(on={self.on!r}, channels={len(self.urls)}, heartbeat={self.heartbeat is not None})"
 
 
 @dataclass
@@ -49,6 +66,7 @@ class Config:
     destinations: list[Destination]
     severity: dict[str, Severity] = field(default_factory=dict)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def destination(self, name: str) -> Destination:
         for d in self.destinations:

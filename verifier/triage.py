@@ -10,6 +10,7 @@ keep every finding as it is; only what people read is grouped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -119,3 +120,28 @@ def flatten(groups: list[Group]) -> list[tuple[Finding, bool]]:
         out.append((g.cause, False))
         out.extend((c, True) for c in g.consequences)
     return out
+
+
+def relativizer(urls: dict[str, str]) -> Callable[[Finding], str]:
+    """A function giving a finding's path relative to its destination's URL (`{name: url}`): people
+    read `ds1/exportTime=202611170600/part-0.parquet`, the catalog and `--json` keep the full URI."""
+
+    def rel(f: Finding) -> str:
+        uri = f.uri or ""
+        base = urls.get(f.destination, "")
+        for prefix in (base, "file://" + base):
+            if prefix and uri.startswith(prefix.rstrip("/") + "/"):
+                return uri[len(prefix.rstrip("/")) + 1 :]
+        return uri
+
+    return rel
+
+
+def short_message(f: Finding, rel: Callable[[Finding], str]) -> str:
+    """The message without the full URI it often starts with (it is shown beside it, relative)."""
+    text = f.message
+    if f.uri:
+        if text.startswith(f.uri + ": "):
+            text = text[len(f.uri) + 2 :]
+        text = text.replace(f.uri, rel(f))
+    return text

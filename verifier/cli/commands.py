@@ -119,7 +119,15 @@ def run(
         from verifier.metrics import write_textfile
 
         write_textfile(config, Path(metrics_path), summary)
+    _notify(config, summary)
     return summary.exit_code
+
+
+def _notify(config: Any, summary: Any) -> None:
+    from verifier.notify import after_run
+    from verifier.triage import relativizer
+
+    after_run(config.notify, config.catalog_path, summary, relativizer({d.name: d.url for d in summary.destinations}))
 
 
 @click.command()

@@ -20,6 +20,8 @@ from verifier import redact, runner
 from verifier.config import Config
 from verifier.cron import next_after
 from verifier.errors import VerifierError
+from verifier.notify import after_run
+from verifier.report import run_log_line
 from verifier.runner import RunOptions
 from verifier.service.access import GatedCatalog, ModeGate
 from verifier.timeutil import iso, utcnow
@@ -122,7 +124,8 @@ class Scheduler:
             try:
                 summary = runner.run(self.config, opts, catalog=catalog)
                 self.last_run = {"run_id": summary.run_id, "status": summary.status, "exit_code": summary.exit_code}
-                log.info("run %s %s, exit status %s", summary.run_id, summary.status, summary.exit_code)
+                log.info("%s", run_log_line(summary))
+                after_run(self.config.notify, self.config.catalog_path, summary)
             except Exception as exc:  # reported to the caller or logged; the service keeps going
                 box["error"] = exc
                 message = redact.scrub(str(exc))
