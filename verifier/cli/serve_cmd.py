@@ -26,8 +26,15 @@ def is_loopback(host: str) -> bool:
     "--host", default="127.0.0.1", show_default=True, help="Address to bind. Not loopback: a token is required."
 )
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to bind.")
+@click.option(
+    "--allowed-host",
+    "allowed",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer to this Host name (a proxy's or DNS name; repeatable). Others get 421.",
+)
 @click.pass_obj
-def serve(ctx: Context, host: str, port: int) -> None:
+def serve(ctx: Context, host: str, port: int, allowed: tuple[str, ...]) -> None:
     """Run the [service] schedule and serve the HTTP API and dashboard (one process owns the catalog).
 
     \b
@@ -54,7 +61,9 @@ def serve(ctx: Context, host: str, port: int) -> None:
             'set [service.secrets] token = "${VERIFIER_TOKEN}" in the config, or bind to 127.0.0.1',
             NOT_RUN,
         )
-    app = create_app(config, exposed=exposed)
+    from verifier.service.origin import allowed_hosts
+
+    app = create_app(config, exposed=exposed, hosts=allowed_hosts(host, allowed))
     for name in ("verifier", "uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).setLevel(logging.INFO)
     schedule = config.service.schedule or "none (runs on demand only: POST /api/runs)"

@@ -21,6 +21,7 @@ from verifier.jsonable import jsonable
 from verifier.service.access import CatalogReader, ModeGate, SqlError, SqlTimeout
 from verifier.service.actions import ApiError, restore_plan_dict
 from verifier.service.dashboard import router
+from verifier.service.origin import LOOPBACK_NAMES, SameOrigin
 from verifier.service.scheduler import Busy, Scheduler, ShuttingDown, service_run_options
 from verifier.service.security import MAX_BODY, Guard
 
@@ -102,6 +103,7 @@ def create_app(
     start_scheduler: bool = True,
     sql_timeout_s: float = SQL_TIMEOUT_S,
     max_body: int = MAX_BODY,
+    hosts: frozenset[str] = LOOPBACK_NAMES,
 ) -> FastAPI:
     """The service for `config`. `exposed` (bound to a non-loopback address) requires a token."""
     token = config.service.token
@@ -257,6 +259,7 @@ def create_app(
         return _json({"columns": res.columns, "rows": res.rows, "truncated": res.truncated})
 
     app.include_router(router)
+    app.add_middleware(SameOrigin, hosts=hosts)  # inside Guard: a request without the token is 401 first
     app.add_middleware(Guard, token=token, max_body=max_body)
     return app
 
