@@ -20,7 +20,7 @@ import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from verifier.service.security import OPEN_PATHS, ASGIApp, Receive, Scope, Send, _error
+from verifier.service.security import OPEN_PATHS, ASGIApp, Receive, Scope, Send, send_error
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -71,7 +71,7 @@ class SameOrigin:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         refusal = self._refusal(scope, headers)
         if refusal is not None:
-            await _error(send, refusal[0], refusal[1], refusal[2])
+            await send_error(send, refusal[0], refusal[1], refusal[2])
             return
         await self.app(scope, receive, send)
 

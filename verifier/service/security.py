@@ -60,18 +60,18 @@ class Guard:
                     await self._login(scope, send, path, query, given[-1])
                     return
             if not self._authorised(headers, is_page(path)):
-                await _error(send, 401, "authentication required", _auth_hint(path), {"www-authenticate": "Bearer"})
+                await send_error(send, 401, "authentication required", _auth_hint(path), {"www-authenticate": "Bearer"})
                 return
             if is_page(path) and scope["method"] not in ("GET", "HEAD") and not _same_origin(headers):
-                await _error(send, 403, "cross-site request refused", None)
+                await send_error(send, 403, "cross-site request refused", None)
                 return
         length = headers.get("content-length")
         if length is not None:
             if not length.isdigit():
-                await _error(send, 400, "bad Content-Length header", None)
+                await send_error(send, 400, "bad Content-Length header", None)
                 return
             if int(length) > self.max_body:
-                await _error(send, 413, "request body too large", f"at most {self.max_body} bytes")
+                await send_error(send, 413, "request body too large", f"at most {self.max_body} bytes")
                 return
         if scope["method"] in ("POST", "PUT", "PATCH"):
             body = bytearray()
@@ -81,7 +81,7 @@ class Guard:
                     return
                 body += msg.get("body", b"")
                 if len(body) > self.max_body:
-                    await _error(send, 413, "request body too large", f"at most {self.max_body} bytes")
+                    await send_error(send, 413, "request body too large", f"at most {self.max_body} bytes")
                     return
                 if not msg.get("more_body"):
                     break
@@ -118,7 +118,7 @@ class Guard:
     async def _login(self, scope: Scope, send: Send, path: str, query: list[tuple[str, str]], given: str) -> None:
         assert self.token and self.session
         if not hmac.compare_digest(given.encode(), self.token.encode()):
-            await _error(send, 401, "authentication required", "the token is not valid")
+            await send_error(send, 401, "authentication required", "the token is not valid")
             return
         rest = urlencode([(k, v) for k, v in query if k != "token"])
         location = path + ("?" + rest if rest else "")
@@ -154,7 +154,7 @@ def _auth_hint(path: str) -> str:
     return "send 'Authorization: Bearer <token>' ([service.secrets] token)"
 
 
-async def _error(send: Send, status: int, error: str, detail: Any, extra: dict[str, str] | None = None) -> None:
+async def send_error(send: Send, status: int, error: str, detail: Any, extra: dict[str, str] | None = None) -> None:
     body = json.dumps({"error": error, "detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
