@@ -13,6 +13,7 @@ from typing import Any
 from verifier import backends, redact, secretrules
 from verifier.errors import ConfigError
 from verifier.findings import CODES, Severity
+from verifier.aep.settings import parse_aep
 from verifier.notify import parse_notify
 from verifier.settings import Config, Destination, ServiceConfig  # built here, defined in the leaf module
 from verifier.timeutil import parse_duration
@@ -32,8 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "stale_after": "48h",
     "settle_time": "2h",
 }
-_DEST_KEYS = {"name", "type", "url", "options", "secrets", *DEFAULTS}
-_TOP_KEYS = {"catalog", "defaults", "destinations", "severity", "service", "notify"}
+_DEST_KEYS = {"name", "type", "url", "options", "secrets", "flows", *DEFAULTS}
+_TOP_KEYS = {"catalog", "defaults", "destinations", "severity", "service", "notify", "aep"}
 
 
 def find_config(explicit: str | None) -> Path:
@@ -115,8 +116,20 @@ def parse(
     service = _service(_table(raw, "service", fail), fail, environ)
     notify = parse_notify(_table(raw, "notify", fail), fail, lambda key, value: _env_secret(value, key, fail, environ))
     notify = dataclasses.replace(notify, public_url=service.public_url)
+    aep = None
+    if "aep" in raw:
+        aep = parse_aep(_table(raw, "aep", fail), fail, lambda key, value: _env_secret(value, key, fail, environ))
+    for dest in destinations:
+        if dest.flows and aep is None:
+            raise fail(f"destinations[{dest.name}].flows", "needs an [aep] table with org_id and secrets (docs/aep.md)")
     return Config(
-        path=path, catalog_path=cat_path, destinations=destinations, severity=severity, service=service, notify=notify
+        path=path,
+        catalog_path=cat_path,
+        destinations=destinations,
+        severity=severity,
+        service=service,
+        notify=notify,
+        aep=aep,
     )
 
 
@@ -213,7 +226,11 @@ def _destination(
             raise fail(f"{key}.secrets.{sk}", f"environment variable {var} is empty")
         secrets[sk] = environ[var]
         redact.register(environ[var])
+    flows = d.get("flows", [])
+    if not isinstance(flows, list) or not all(isinstance(f, str) and f.strip() for f in flows):
+        raise fail(f"{key}.flows", 'a list of dataflow ids, e.g. ["7a6e996c-afcc-48ff-ab14-594321147cdd"]')
     dest = Destination(
+        flows=[f.strip() for f in flows],
         name=name,
         type=btype,
         url=url,

@@ -16,7 +16,7 @@ from verifier.backends.base import Backend
 from verifier.catalog import Catalog, ExportOutcome, ExportRow, RunLock
 from verifier.config import Config, Destination
 from verifier.errors import StoreError, VerifierError
-from verifier.exitcodes import exit_code_for
+from verifier.exitcodes import INCOMPLETE_CODES, exit_code_for
 from verifier.exportcheck import ExportPlan, check_export, level_at_least, unverified
 from verifier.findings import Finding, Severity
 from verifier.layout import ExportListing, ScanResult, scan
@@ -180,11 +180,13 @@ def _run(
                 )
             results.append(res)
             backend.close()
+        if config.aep is not None and not _cancelled(opts):
+            findings.extend(_aep_step(config, catalog, run_id, scanned, now, opts))
         for f in findings:
             _sev(config, f)
         cancelled = _cancelled(opts)
         incomplete = (
-            cancelled or any(not r.reachable for r in results) or any(f.code == "backend.unreachable" for f in findings)
+            cancelled or any(not r.reachable for r in results) or any(f.code in INCOMPLETE_CODES for f in findings)
         )
         code = exit_code_for(findings, incomplete)
         finished = utcnow()
@@ -216,6 +218,28 @@ def _run(
         )
     finally:
         lock.release()
+
+
+def _aep_step(
+    config: Config,
+    catalog: Catalog,
+    run_id: int,
+    scanned: list[
+        tuple[Destination, Backend, ScanResult | None, dict[tuple[str, datetime], ExportRow], DestinationResult]
+    ],
+    now: datetime,
+    opts: RunOptions,
+) -> list[Finding]:
+    """Reconcile with Flow Service the destinations with `flows` that could be listed tonight."""
+    from verifier.aep.sync import run_step
+
+    assert config.aep is not None
+    dests = [(d, b.retention) for d, b, listing, _p, _r in scanned if listing is not None and d.flows]
+    if not dests:
+        return []
+    found = [_sev(config, f) for f in run_step(config.aep, config.catalog_path, dests, now, opts.datasets)]
+    catalog.add_findings(run_id, found)
+    return found
 
 
 def _safe_url(backend: Backend) -> str:

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verifier.errors import ConfigError
 from verifier.findings import Severity
+
+if TYPE_CHECKING:
+    from verifier.aep.settings import AepSettings
 
 
 @dataclass
@@ -29,6 +32,7 @@ class Destination:
     settle_time: timedelta = timedelta(hours=2)
     options: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(repr=False, default_factory=dict)  # resolved values
+    flows: list[str] = field(default_factory=list)  # AEP dataset-export dataflow ids writing here
 
     def __repr__(self) -> str:  # never show secrets, even in a traceback's locals
         return f"Destination(name={self.name!r}, type={self.type!r})"
@@ -67,6 +71,7 @@ class Config:
     severity: dict[str, Severity] = field(default_factory=dict)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    aep: AepSettings | None = None  # [aep]: Flow Service reconciliation for destinations with `flows`
 
     def destination(self, name: str) -> Destination:
         for d in self.destinations:

@@ -335,7 +335,9 @@ def load_open_findings(
         "SELECT f.dataset_id, f.export_time, f.uri, f.code, f.severity, f.message, f.found_at, f.first_run_id "
         "FROM findings f JOIN exports e ON f.destination = e.destination AND f.dataset_id = e.dataset_id "
         "AND f.export_time = e.export_time AND f.run_id = e.run_id "
-        "WHERE f.destination = ? AND f.code NOT LIKE 'dataset.%'",
+        "WHERE f.destination = ? AND f.code NOT LIKE 'dataset.%' AND f.code NOT LIKE 'flow.%' "
+        # what AEP reconciliation concludes is concluded afresh every run, never carried
+        "AND f.code NOT IN ('export.no_run', 'export.missing', 'export.record_count_mismatch', 'aep.unreachable')",
         [destination],
     ).fetchall()
     from verifier.findings import Severity

@@ -51,6 +51,30 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
     (
+        5,
+        "AEP dataflows and their runs",
+        [
+            """CREATE TABLE flows (
+            flow_id VARCHAR PRIMARY KEY, destination VARCHAR NOT NULL, name VARCHAR, state VARCHAR,
+            flow_spec_id VARCHAR, dataset_ids VARCHAR, format VARCHAR, compression VARCHAR,
+            folder_template VARCHAR, schedule_start TIMESTAMP, schedule_interval INTEGER, schedule_unit VARCHAR,
+            end_time TIMESTAMP, export_mode VARCHAR, fetched_at TIMESTAMP)""",
+            """CREATE TABLE flow_runs (
+            flow_run_id VARCHAR PRIMARY KEY, flow_id VARCHAR NOT NULL, status VARCHAR, started_at TIMESTAMP,
+            completed_at TIMESTAMP, scheduled_time TIMESTAMP, record_count BIGINT, bytes BIGINT, file_count BIGINT,
+            errors VARCHAR, dataset_ids VARCHAR, fetched_at TIMESTAMP)""",
+            "CREATE INDEX flow_runs_flow ON flow_runs (flow_id, started_at)",
+            """CREATE VIEW flow_health AS
+            SELECT f.destination, f.flow_id, f.name, f.state, f.end_time, f.fetched_at,
+                   r.flow_run_id AS last_run_id, r.status AS last_run_status, r.started_at AS last_run_started_at,
+                   (SELECT count(*) FROM flow_runs x WHERE x.flow_id = f.flow_id AND lower(x.status) = 'failed'
+                      AND x.started_at >= f.fetched_at - INTERVAL 7 DAY) AS failed_runs_7d
+            FROM flows f
+            LEFT JOIN (SELECT *, row_number() OVER (PARTITION BY flow_id ORDER BY started_at DESC) AS n
+                       FROM flow_runs) r ON r.flow_id = f.flow_id AND r.n = 1""",
+        ],
+    ),
+    (
         6,
         "notification ledger",
         [

@@ -1,0 +1,165 @@
+"""AEP reconciliation in `verifier run`: a fake Flow Service in agreement with a generated tree,
+one thing broken per scenario, exactly one finding expected (and none on the good datasets)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.aep_world import DS_A, DS_B, FLOW, RUN_DELAY, World, make_world
+from tests.helpers import NOW, codes, do_run, local_config, sql
+from verifier.config import Config
+from verifier.testing.aep_fake import Switches
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    yield from make_world(tmp_path, monkeypatch)
+
+
+def config(tmp_path: Path, w: World, **dest: Any) -> Config:
+    return local_config(tmp_path, w.folder, w.aep_toml(), flows=[FLOW], stale_after="3650d", **dest)
+
+
+def found(summary: Any) -> list[tuple[str, str | None]]:
+    return sorted((f.code, f.dataset_id) for f in summary.findings)
+
+
+SWITCHES = [
+    Switches(),  # what Adobe's examples show
+    Switches(  # the other side of every documented conflict
+        status_case="title",
+        end_field="stoppedAtUTC",
+        template_field="folderNameTemplate",
+        schedule_epoch="ms",
+        expires_in_unit="ms",
+        single_items=False,
+        paging="token",
+    ),
+    Switches(next_href_absolute=True, next_href_keeps_filters=False),  # paging links, undocumented forms
+]
+
+
+@pytest.mark.parametrize("switches", SWITCHES, ids=["examples", "conflicts", "absolute-href"])
+def test_a_clean_dataflow_with_every_export_present_gives_no_finding(
+    tmp_path: Path, world: World, switches: Switches
+) -> None:
+    world.fake.switches = switches
+    world.fake.page_size = 2  # three runs per dataset: paging is exercised
+    world.runs_for_exports()
+    cfg = config(tmp_path, world)
+    s = do_run(cfg, "full")
+    assert (found(s), s.exit_code) == ([], 0)
+    assert sql(cfg, "SELECT flow_id, state, dataset_ids FROM flows") == [(FLOW, "enabled", f'["{DS_A}", "{DS_B}"]')]
+    assert sql(cfg, "SELECT count(*), count(DISTINCT status) FROM flow_runs") == [(6, 1)]
+    linked = sql(cfg, "SELECT count(*) FROM exports e JOIN flow_runs r USING (flow_run_id)")
+    assert linked == [(6,)]
+    # a second run reads only the runs since the last fetch, and stays clean
+    again = do_run(cfg, "metadata", now=NOW + timedelta(hours=1))
+    assert (found(again), again.exit_code) == ([], 0)
+    runs_query = [q for m, q in world.fake.requests if q.startswith("/data/foundation/flowservice/runs")][-1]
+    assert "startedAtUTC%3E" in runs_query or "startedAtUTC>" in runs_query
+
+
+def test_without_manifests_runs_are_linked_by_their_scheduled_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for w in make_world(tmp_path, monkeypatch, manifest=False):
+        w.runs_for_exports(per_dataset=False)  # one run per slot for every dataset of the flow
+        cfg = config(tmp_path, w, manifest=False)
+        s = do_run(cfg)
+        assert (found(s), s.exit_code) == ([], 0)
+        rows = sql(cfg, "SELECT e.export_time, r.started_at FROM exports e JOIN flow_runs r USING (flow_run_id)")
+        assert len(rows) == 6 and all(r - e == RUN_DELAY for e, r in rows)
+
+
+def test_a_dataset_of_the_flow_never_exported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for w in make_world(tmp_path, monkeypatch, extra_datasets={"65a1b2c3d4e5f60718293a4b": "Orders"}):
+        w.runs_for_exports(per_dataset=False)
+        s = do_run(config(tmp_path, w, manifest=True))
+        assert found(s) == [("dataset.not_exported", "65a1b2c3d4e5f60718293a4b")]
+        assert s.exit_code == 2
+
+
+def test_a_successful_run_whose_folder_is_missing(tmp_path: Path, world: World) -> None:
+    world.runs_for_exports()
+    gone = world.exports[DS_A][-1]
+    shutil.rmtree(gone.path)
+    s = do_run(config(tmp_path, world))
+    assert found(s) == [("export.missing", DS_A)]
+    assert s.findings[0].export_time == gone.export_time and s.exit_code == 2
+
+
+def test_a_folder_no_run_accounts_for(tmp_path: Path, world: World) -> None:
+    world.runs_for_exports()
+    orphan = world.exports[DS_B][1]
+    world.fake.runs = [r for r in world.fake.runs if r["id"] != orphan.flow_run_id]
+    s = do_run(config(tmp_path, world))
+    assert found(s) == [("export.no_run", DS_B)]
+    assert s.findings[0].export_time == orphan.export_time and s.exit_code == 1
+
+
+def test_a_failed_run_is_reported_with_adobes_error(tmp_path: Path, world: World) -> None:
+    world.runs_for_exports()
+    world.fake.add_run(
+        FLOW,
+        NOW - timedelta(hours=5, minutes=55),
+        status="failed",
+        errors=[{"code": "ACTIVATION_BATCH-0000-FAILED", "message": "Job aborted."}],
+    )
+    s = do_run(config(tmp_path, world))
+    assert found(s) == [("flow.run_failed", None)] and s.exit_code == 2
+    assert "ACTIVATION_BATCH-0000-FAILED: Job aborted." in s.findings[0].message
+
+
+@pytest.mark.parametrize(
+    ("flow", "expected", "exit_code"),
+    [
+        ({"state": "disabled"}, "flow.disabled", 1),
+        ({"end": NOW + timedelta(days=5)}, "flow.ending", 1),
+        ({"end": NOW - timedelta(hours=1)}, "flow.ended", 2),
+        ({"file_type": "JSON"}, "flow.settings_mismatch", 1),
+        ({"interval": 12, "unit": "hour"}, "flow.settings_mismatch", 1),
+        ({"template": "%DESTINATION%_%DATASET_ID%_%DATETIME(YYYYMMdd_HHmmss)%"}, "flow.settings_mismatch", 1),
+    ],
+)
+def test_flow_state_and_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flow: dict[str, Any], expected: str, exit_code: int
+) -> None:
+    for w in make_world(tmp_path, monkeypatch, **flow):
+        w.runs_for_exports()
+        s = do_run(config(tmp_path, w))
+        assert (found(s), s.exit_code) == ([(expected, None)], exit_code)
+
+
+def test_record_count_mismatch_only_at_full_level(tmp_path: Path, world: World) -> None:
+    world.runs_for_exports()
+    short = world.exports[DS_A][0]
+    run = next(r for r in world.fake.runs if r["id"] == short.flow_run_id)
+    run["metrics"]["recordSummary"]["outputRecordCount"] = short.record_count * 2
+    cfg = config(tmp_path, world)
+    assert codes(do_run(cfg, "metadata")) == []
+    s = do_run(cfg, "full", now=NOW + timedelta(minutes=1))
+    assert found(s) == [("export.record_count_mismatch", DS_A)]
+    assert s.findings[0].export_time == short.export_time and s.exit_code == 1
+
+
+def test_adobe_refusing_the_credentials_is_incomplete_and_storage_is_still_checked(
+    tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.runs_for_exports()
+    monkeypatch.setenv("VERIFIER_TEST_AEP_WRONG", "not-the-secret-x9")
+    cfg = local_config(
+        tmp_path, world.folder, world.aep_toml("VERIFIER_TEST_AEP_WRONG"), flows=[FLOW], stale_after="3650d"
+    )
+    s = do_run(cfg)
+    assert (found(s), s.exit_code, s.status) == ([("aep.unreachable", None)], 3, "incomplete")
+    assert s.destinations[0].exports_checked == 6
+    assert "client_secret" in s.findings[0].message
+    stored = sql(cfg, "SELECT message FROM findings")
+    assert all("not-the-secret-x9" not in m for (m,) in stored)
