@@ -17,8 +17,8 @@ from verifier import redact
 from verifier.aep.fetch import FlowSnapshot
 from verifier.aep.model import FlowRun, Schedule
 from verifier.catalog.flows import ExportFact
-from verifier.settings import Destination
 from verifier.findings import Finding
+from verifier.settings import Destination
 from verifier.timeutil import iso
 
 LOOKBACK = timedelta(days=7)  # runs and slots older than this are history, not tonight's news

@@ -12,8 +12,8 @@ from verifier.aep.fetch import fetch_flow
 from verifier.aep.reconcile import Reconciliation, reconcile
 from verifier.aep.settings import AepSettings
 from verifier.catalog import flows as store
-from verifier.settings import Destination
 from verifier.findings import Finding
+from verifier.settings import Destination
 
 log = logging.getLogger("verifier.aep")
 FIRST_FETCH = timedelta(days=30)  # how far back the first run of a flow reads its runs
