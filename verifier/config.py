@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from verifier import backends, redact, secretrules
+from verifier.aep.settings import parse_aep
 from verifier.errors import ConfigError
 from verifier.findings import CODES, Severity
-from verifier.aep.settings import parse_aep
 from verifier.notify import parse_notify
 from verifier.settings import Config, Destination, ServiceConfig  # built here, defined in the leaf module
 from verifier.timeutil import parse_duration
