@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the real servers the backend tests start (idempotent; safe to run again):
 #   - OpenSSH sshd for SFTP, from Debian packages, when /usr/sbin/sshd is missing;
+#   - GnuPG (gpg, gpg-agent, gpgconf) for PGP-encrypted exports, when gpg is missing;
 #   - Azurite (Azure Blob / ADLS Gen2 / Data Landing Zone emulator) into ./node_modules,
 #     at the version pinned in package.json / package-lock.json.
 # moto (S3) and fake-gcs-server (GCS) come with the Python dev dependencies.
@@ -13,6 +14,14 @@ if [ ! -x /usr/sbin/sshd ]; then
     if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+fi
+
+if ! command -v gpg >/dev/null 2>&1 || ! command -v gpgconf >/dev/null 2>&1; then
+    echo "install-servers: installing gnupg (decrypts PGP-encrypted exports)" >&2
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends gnupg gpg-agent >/dev/null
 fi
 
 if ! command -v npm >/dev/null 2>&1; then

@@ -110,3 +110,54 @@ def test_secrets_are_resolved_and_never_shown(tmp_path: Path) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         cfgmod.load(tmp_path / "absent.toml")
+
+
+PGP = "[[destinations]]\nname='a'\ntype='local'\nurl='/x'\nencryption='pgp'\n"
+FPR = "A3F3 4224 B7E9 1D78 381B  2F35 4339 53E2 85D2 E072"  # as gpg prints it
+ARMOURED = "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxx\n-----END PGP PRIVATE KEY BLOCK-----\n"
+
+
+def test_pgp_destination_options_and_secrets(tmp_path: Path) -> None:
+    text = PGP + f"pgp_recipient = '{FPR}'\n[destinations.secrets]\npgp_private_key='${{K}}'\npgp_passphrase='${{P}}'\n"
+    d = load(tmp_path, text, {"K": ARMOURED, "P": "pw-9"}).destinations[0]
+    assert (d.encryption, d.pgp_recipients) == ("pgp", ("A3F34224B7E91D78381B2F35433953E285D2E072",))
+    assert d.secrets == {"pgp_private_key": ARMOURED, "pgp_passphrase": "pw-9"}
+    two = load(tmp_path, PGP + "pgp_recipient = ['0x433953E285D2E072', '" + "AB" * 32 + "']\n").destinations[0]
+    assert two.pgp_recipients == ("433953E285D2E072", "AB" * 32)
+    plain = load(tmp_path, "[[destinations]]\nname='a'\ntype='local'\nurl='/x'\n").destinations[0]
+    assert (plain.encryption, plain.pgp_recipients) == ("none", ())
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "where", "why"),
+    [
+        (PGP, {}, "destinations[a].pgp_recipient", "required"),
+        (PGP + "pgp_recipient='1234'\n", {}, "destinations[a].pgp_recipient", "not a fingerprint"),
+        (PGP.replace("'pgp'", "'aes'") + f"pgp_recipient='{FPR}'\n", {}, "destinations[a].encryption", "'aes'"),
+        (PGP.replace("encryption='pgp'\n", f"pgp_recipient='{FPR}'\n"), {}, "a].pgp_recipient", "only used with"),
+        (
+            PGP + f"pgp_recipient='{FPR}'\n[destinations.secrets]\npgp_private_key='${{K}}'\n",
+            {"K": "-----BEGIN PGP PUBLIC KEY BLOCK-----"},
+            "destinations[a].secrets.pgp_private_key",
+            "not an ASCII-armoured OpenPGP private key",
+        ),
+        (
+            PGP + f"pgp_recipient='{FPR}'\n[destinations.secrets]\npgp_passphrase='${{P}}'\n",
+            {"P": "pw"},
+            "destinations[a].secrets.pgp_passphrase",
+            "together with secrets.pgp_private_key",
+        ),
+        (
+            PGP.replace("'local'\nurl='/x'", "'dlz'\nurl='https://a.blob.core.windows.net/dlz-destination'")
+            + f"pgp_recipient='{FPR}'\n",
+            {},
+            "destinations[a].encryption",
+            "Data Landing Zone",
+        ),
+    ],
+)
+def test_bad_pgp_config(tmp_path: Path, text: str, env: dict[str, str], where: str, why: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, text, env)
+    assert where in str(err.value) and why in str(err.value)
+    assert "BEGIN PGP" not in str(err.value)

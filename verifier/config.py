@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
 }
 _DEST_KEYS = {"name", "type", "url", "options", "secrets", "flows", *DEFAULTS}
 _TOP_KEYS = {"catalog", "defaults", "destinations", "severity", "service", "notify", "aep"}
+_DEST_KEYS |= {"encryption", "pgp_recipient"}  # PGP-encrypted exports: docs/pgp.md
 
 
 def find_config(explicit: str | None) -> Path:
@@ -229,6 +230,7 @@ def _destination(
     flows = d.get("flows", [])
     if not isinstance(flows, list) or not all(isinstance(f, str) and f.strip() for f in flows):
         raise fail(f"{key}.flows", 'a list of dataflow ids, e.g. ["7a6e996c-afcc-48ff-ab14-594321147cdd"]')
+    encryption, recipients = _pgp(d, btype, secrets, key, fail)
     dest = Destination(
         flows=[f.strip() for f in flows],
         name=name,
@@ -241,6 +243,8 @@ def _destination(
         schedule=None if sched == "auto" else timedelta(hours=SCHEDULES[sched]),
         stale_after=durations["stale_after"],
         settle_time=durations["settle_time"],
+        encryption=encryption,
+        pgp_recipients=recipients,
         options=dict(options),
         secrets=secrets,
     )
@@ -254,6 +258,45 @@ def _destination(
     except ValueError as exc:
         raise fail(f"{key}.url", str(exc)) from None
     return dest
+
+
+_HEX_ID = re.compile(r"^(?:[0-9A-F]{16}|[0-9A-F]{40}|[0-9A-F]{64})$")
+_PGP_SECRETS = ("pgp_private_key", "pgp_passphrase")
+
+
+def _pgp(d: dict[str, Any], btype: str, secrets: dict[str, str], key: str, fail: Any) -> tuple[str, tuple[str, ...]]:
+    """`encryption` and `pgp_recipient` (one fingerprint or a list; spaces allowed, as gpg prints them)."""
+    encryption = d.get("encryption", "none")
+    if encryption not in ("none", "pgp"):
+        raise fail(f"{key}.encryption", f"{encryption!r}: use pgp or none")
+    if encryption == "none":
+        for k in ("pgp_recipient", *_PGP_SECRETS):
+            if k in d or k in secrets:
+                raise fail(f"{key}.{k}", 'only used with encryption = "pgp"')
+        return "none", ()
+    if btype == "dlz":
+        raise fail(f"{key}.encryption", "Adobe offers no file encryption for the Data Landing Zone")
+    raw = d.get("pgp_recipient")
+    items = [raw] if isinstance(raw, str) else raw
+    if not items or not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise fail(
+            f"{key}.pgp_recipient",
+            'required with encryption = "pgp": the fingerprint of the key the dataflow encrypts to '
+            "(its encryption subkey's, see `gpg --list-keys --with-subkey-fingerprints`), or a list of them",
+        )
+    recipients = tuple("".join(i.split()).upper().removeprefix("0X") for i in items)
+    for r in recipients:
+        if not _HEX_ID.match(r):
+            raise fail(f"{key}.pgp_recipient", f"{r!r} is not a fingerprint (40 or 64 hex digits) or key id (16)")
+    private = secrets.get("pgp_private_key")
+    if private is not None and "-----BEGIN PGP PRIVATE KEY BLOCK-----" not in private:
+        raise fail(
+            f"{key}.secrets.pgp_private_key",
+            "not an ASCII-armoured OpenPGP private key (gpg --export-secret-keys --armor)",
+        )
+    if "pgp_passphrase" in secrets and private is None:
+        raise fail(f"{key}.secrets.pgp_passphrase", "set only together with secrets.pgp_private_key")
+    return "pgp", recipients
 
 
 def _service(s: dict[str, Any], fail: Any, environ: Any) -> ServiceConfig:

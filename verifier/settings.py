@@ -30,6 +30,8 @@ class Destination:
     schedule: timedelta | None = timedelta(hours=24)  # None: infer ("auto")
     stale_after: timedelta = timedelta(hours=48)
     settle_time: timedelta = timedelta(hours=2)
+    encryption: str = "none"  # "pgp": every data file is an OpenPGP message
+    pgp_recipients: tuple[str, ...] = ()  # upper-case hex fingerprints (or 16-digit key ids)
     options: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(repr=False, default_factory=dict)  # resolved values
     flows: list[str] = field(default_factory=list)  # AEP dataset-export dataflow ids writing here

@@ -22,8 +22,8 @@ from typing import IO
 
 from verifier import redact
 from verifier.backends.base import Backend
-from verifier.checks import LEVELS, Outcome, limits, ndjson, parquet, schema_hash
-from verifier.checks.formats import expected_suffixes, name_matches
+from verifier.checks import LEVELS, Outcome, gpg, limits, ndjson, parquet, pgp, schema_hash
+from verifier.checks.formats import expected_suffixes, name_matches, plain_name
 from verifier.checks.hashing import MultiHasher, iter_blocks, mismatches, read_ahead
 from verifier.config import Destination
 from verifier.errors import StoreError
@@ -91,14 +91,18 @@ def _check(backend: Backend, entry: Entry, dest: Destination, level: str, out: O
         return
     if level == "metadata":
         read = _store_reader(backend, entry.path)
-        if dest.format == "json":
+        if dest.encryption == "pgp":
+            pgp.inspect(read, entry.size, dest.pgp_recipients, out)
+        elif dest.format == "json":
             ndjson.inspect(read, entry.size, out)
         else:
             parquet.inspect(read, entry.size, entry.name, dest, out)
         return
     hasher = MultiHasher(entry)
     local = backend.local_path(entry.path)
-    if dest.format == "json":
+    if dest.encryption == "pgp":
+        _full_pgp(backend, entry, local, dest, hasher, out)
+    elif dest.format == "json":
         _full_json(backend, entry, local, hasher, out)
     elif local is not None:
         _full_parquet_local(local, entry, dest, hasher, out)
@@ -179,6 +183,32 @@ def _full_json(backend: Backend, entry: Entry, local: str | None, hasher: MultiH
         yield from blocks
 
     ndjson.scan_stream(chained(), entry.size, out)
+
+
+def _full_pgp(
+    backend: Backend, entry: Entry, local: str | None, dest: Destination, hasher: MultiHasher, out: Outcome
+) -> None:
+    """The ciphertext is hashed and its framing walked in one pass; with the private key it is
+    also decrypted on the way into a spool file, whose plaintext is then checked as any export."""
+    blocks = read_ahead(_hashed(stream_blocks(backend, entry.path, local), hasher), limits.READ_AHEAD_BLOCKS)
+    if "pgp_private_key" not in dest.secrets:
+        pgp.walk(blocks, entry.size, dest.pgp_recipients, out)
+        return
+    with tempfile.TemporaryDirectory(dir=limits.SPOOL_DIR, prefix="verifier-plain-") as tmp:
+        plain = os.path.join(tmp, "plain")
+        if gpg.decrypt(blocks, entry.size, dest, plain, out):
+            _check_plaintext(plain, entry, dest, out)
+
+
+def _check_plaintext(path: str, entry: Entry, dest: Destination, out: Outcome) -> None:
+    """Parquet or NDJSON checks on a decrypted spool file; their reads are not store reads."""
+    plain = Entry(path=path, name=plain_name(entry.name, dest), is_dir=False, size=os.path.getsize(path))
+    if dest.format != "json":
+        _inspect_and_decode(path, plain, dest, out)
+        return
+    with open(path, "rb") as f:
+        if ndjson.magic_ok(f.read(3), out):
+            ndjson.scan_stream(_blocks_local(path), plain.size, out)
 
 
 def _full_parquet_local(path: str, entry: Entry, dest: Destination, hasher: MultiHasher, out: Outcome) -> None:

@@ -72,8 +72,16 @@ def is_data_name(name: str) -> bool:
 
 
 def name_matches(name: str, dest: Destination) -> bool:
-    """Listing-level check: is the name of the destination's format family?"""
-    return name.lower().endswith(expected_suffixes(dest))
+    """Listing-level check: is the name of the destination's format family? An encrypted
+    destination's files may also end with .gpg or .pgp (Adobe does not document a suffix)."""
+    return plain_name(name, dest).lower().endswith(expected_suffixes(dest))
+
+
+def plain_name(name: str, dest: Destination) -> str:
+    """The name without a .gpg / .pgp suffix, on an encrypted destination."""
+    if dest.encryption == "pgp" and name.lower().endswith((".gpg", ".pgp")):
+        return name[:-4]
+    return name
 
 
 def parquet_codec_from_name(name: str) -> str | None:

@@ -26,6 +26,11 @@ SPOOL_DIR: str | None = None
 #: free space to leave on the spool file system beyond the object itself
 SPOOL_HEADROOM_BYTES = 256 * MiB
 
+# -- OpenPGP ---------------------------------------------------------------------------------
+#: metadata level: bytes fetched from the start; the session-key packets and the data packet's
+#: header must be in them (they take a few hundred bytes)
+PGP_HEAD_BYTES = 64 * KiB
+
 # -- Parquet -------------------------------------------------------------------------------
 #: a footer (FileMetaData) longer than this is refused rather than fetched and parsed
 MAX_FOOTER_BYTES = 64 * MiB

@@ -1,0 +1,178 @@
+"""Exports encrypted with the destination's OpenPGP key: framing and recipient without the key,
+decryption (GnuPG) and the plaintext checks with it, at every level, local and remote."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.pgpkeys import PASSPHRASE, Keys, shared_keys
+from tests.test_checks_files import RemoteLike
+from verifier.backends.local import LocalBackend
+from verifier.checks import gpg
+from verifier.checks.files import FileCheck, check_file
+from verifier.config import Destination
+from verifier.model import Entry
+
+ROWS = 3000
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    return shared_keys()
+
+
+def make_dest(
+    tmp: Path, keys: Keys, fmt: str = "parquet", *, key: bool, passphrase: str | None = PASSPHRASE
+) -> Destination:
+    secrets = {}
+    if key:
+        secrets["pgp_private_key"] = keys.dest.private
+        if passphrase is not None:
+            secrets["pgp_passphrase"] = passphrase
+    return Destination(
+        name="enc",
+        type="local",
+        url=str(tmp),
+        format=fmt,
+        compression="gzip",
+        encryption="pgp",
+        pgp_recipients=(keys.dest.subkey,),
+        secrets=secrets,
+    )
+
+
+def parquet_plain(tmp: Path) -> Path:
+    p = tmp / "plain.parquet"
+    t = pa.table({"_id": [f"id-{i}" for i in range(ROWS)], "n": list(range(ROWS))})
+    pq.write_table(t, p, compression="gzip", row_group_size=1000)
+    return p
+
+
+def json_plain(tmp: Path) -> Path:
+    p = tmp / "plain.json.gz"
+    with gzip.open(p, "wt") as f:
+        for i in range(ROWS):
+            f.write(f'{{"_id": "id-{i}", "n": {i}}}\n')
+    return p
+
+
+def check(dest: Destination, path: Path, level: str, remote: bool = False) -> FileCheck:
+    backend = (RemoteLike if remote else LocalBackend)(dest)
+    e = Entry(path=str(path), name=path.name, is_dir=False, size=path.stat().st_size)
+    return check_file(backend, e, "file://" + str(path), dest, level)
+
+
+def codes(fc: FileCheck) -> list[str]:
+    return [f.code for f in fc.findings]
+
+
+@pytest.fixture(scope="module")
+def good(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("good")
+    return {
+        "parquet": keys.encrypt(parquet_plain(tmp), tmp / "part-00000-c000.gz.parquet.gpg"),
+        "json": keys.encrypt(json_plain(tmp), tmp / "part-00000-c000.json.gz"),  # AEP's plain name
+    }
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "json"])
+@pytest.mark.parametrize("key", [False, True])
+def test_good_encrypted_exports_have_no_finding_at_any_level(
+    keys: Keys, good: dict[str, Path], tmp_path: Path, fmt: str, key: bool
+) -> None:
+    dest = make_dest(tmp_path, keys, fmt, key=key)
+    for level in ("listing", "metadata", "full"):
+        fc = check(dest, good[fmt], level)
+        assert codes(fc) == [], (level, [f.message for f in fc.findings])
+        assert fc.result.status == "ok"
+    # the plaintext was read only with the key: rows and schema as for a plain export
+    assert fc.result.record_count == (ROWS if key else None)
+    assert fc.result.schema == (
+        ({"_id": "string", "n": "int64"} if fmt == "parquet" else {"_id": "string", "n": "number"}) if key else None
+    )
+    assert fc.result.computed["md5"]  # the ciphertext is hashed as any file
+
+
+def test_remote_store_decrypts_from_one_stream(keys: Keys, good: dict[str, Path], tmp_path: Path) -> None:
+    fc = check(make_dest(tmp_path, keys, key=True), good["parquet"], "full", remote=True)
+    assert codes(fc) == []
+    assert fc.result.record_count == ROWS
+    assert fc.result.bytes_read == good["parquet"].stat().st_size
+
+
+def test_another_recipient_is_wrong_recipient_with_and_without_the_key(keys: Keys, tmp_path: Path) -> None:
+    other = keys.encrypt(parquet_plain(tmp_path), tmp_path / "part-00000.parquet.gpg", keys.other)
+    for key in (False, True):
+        dest = make_dest(tmp_path, keys, key=key)
+        for level in ("metadata", "full"):
+            fc = check(dest, other, level)
+            assert codes(fc) == ["pgp.wrong_recipient"], (key, level)
+    assert keys.other.subkey[-16:] in fc.findings[0].message
+
+
+def test_truncated_file_is_corrupt(keys: Keys, good: dict[str, Path], tmp_path: Path) -> None:
+    cut = tmp_path / "part-00000.parquet.gpg"
+    cut.write_bytes(good["parquet"].read_bytes()[:-100])
+    for key in (False, True):
+        for level in ("metadata", "full"):
+            fc = check(make_dest(tmp_path, keys, key=key), cut, level)
+            assert codes(fc) == ["pgp.corrupt"], (key, level)
+            assert "truncated" in fc.findings[0].message
+
+
+def test_garbage_after_the_message_is_corrupt(keys: Keys, good: dict[str, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "part-00000.parquet.gpg"
+    bad.write_bytes(good["parquet"].read_bytes() + b"trailing junk")
+    fc = check(make_dest(tmp_path, keys, key=False), bad, "full")
+    assert codes(fc) == ["pgp.corrupt"]
+    assert "garbage" in fc.findings[0].message
+
+
+def test_flipped_ciphertext_byte_fails_the_integrity_check(keys: Keys, good: dict[str, Path], tmp_path: Path) -> None:
+    data = bytearray(good["parquet"].read_bytes())
+    data[len(data) // 2] ^= 0x01
+    bad = tmp_path / "part-00000.parquet.gpg"
+    bad.write_bytes(bytes(data))
+    assert codes(check(make_dest(tmp_path, keys, key=False), bad, "full")) == []  # framing is intact
+    fc = check(make_dest(tmp_path, keys, key=True), bad, "full")
+    assert codes(fc) == ["pgp.corrupt"]
+    assert "integrity check (MDC) failed" in fc.findings[0].message
+
+
+def test_corrupt_parquet_page_inside_good_encryption(keys: Keys, tmp_path: Path) -> None:
+    plain = parquet_plain(tmp_path)
+    data = bytearray(plain.read_bytes())
+    pos = pq.read_metadata(plain).row_group(0).column(1).data_page_offset
+    data[pos : pos + 8] = b"\xff" * 8
+    plain.write_bytes(bytes(data))
+    enc = keys.encrypt(plain, tmp_path / "part-00000.parquet.gpg")
+    assert codes(check(make_dest(tmp_path, keys, key=False), enc, "full")) == []
+    fc = check(make_dest(tmp_path, keys, key=True), enc, "full")
+    assert codes(fc) == ["parquet.corrupt"]
+
+
+def test_unencrypted_file_on_an_encrypted_destination(keys: Keys, tmp_path: Path) -> None:
+    plain = parquet_plain(tmp_path)
+    for level in ("metadata", "full"):
+        fc = check(make_dest(tmp_path, keys, key=False), plain, level)
+        assert codes(fc) == ["file.unexpected_format"]
+        assert "not an OpenPGP message" in fc.findings[0].message
+
+
+def test_wrong_passphrase_is_reported_and_no_keyring_or_secret_is_left(
+    keys: Keys, good: dict[str, Path], tmp_path: Path
+) -> None:
+    before = set(os.listdir("/dev/shm"))
+    dest = make_dest(tmp_path, keys, key=True, passphrase="wrong-passphrase-7731")
+    fc = check(dest, good["parquet"], "full")
+    assert codes(fc) == ["file.unreadable"]
+    assert "pgp_passphrase" in fc.findings[0].message
+    assert keys.dest.private not in fc.findings[0].message and "7731" not in fc.findings[0].message
+    assert not [d for d in set(os.listdir("/dev/shm")) - before if d.startswith("verifier-gpg-")]
+    assert gpg._keyring_parent() == "/dev/shm"
