@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from verifier.catalog import views
 from verifier.catalog.schema import LATEST, MIGRATIONS
 from verifier.errors import CatalogError, CatalogLocked
 
@@ -50,15 +51,31 @@ def connect(
     """
     if read_only and not path.exists():
         raise CatalogError(f"no catalog at {path} yet; run `verifier run` first (or check [catalog] path)")
+    config: dict[str, str | bool | int | float | list[str]] = (
+        {"enable_external_access": False, "lock_configuration": True} if sandbox else {}
+    )
+    con = _open(path, read_only, config, wait_s)
+    try:
+        if not read_only:
+            migrate(con, path)
+        elif _check_version(con, path):
+            con.close()  # older than this verifier: migrate it once, then read as asked
+            with connect(path, wait_s=wait_s):
+                pass
+            con = _open(path, read_only, config, wait_s)
+        yield con
+    finally:
+        con.close()
+
+
+def _open(
+    path: Path, read_only: bool, config: dict[str, str | bool | int | float | list[str]], wait_s: float
+) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
     delay = 0.05
     while True:
         try:
-            config: dict[str, str | bool | int | float | list[str]] = (
-                {"enable_external_access": False, "lock_configuration": True} if sandbox else {}
-            )
-            con = duckdb.connect(str(path), read_only=read_only, config=config)
-            break
+            return duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.Error as exc:
             if _is_lock_error(exc) and time.monotonic() < deadline:
                 time.sleep(delay + random.random() * delay)
@@ -71,14 +88,6 @@ def connect(
             raise CatalogError(
                 f"cannot open catalog {path}: {exc}; check the file is a DuckDB database and readable"
             ) from None
-    try:
-        if not read_only:
-            migrate(con, path)
-        else:
-            _check_version(con, path)
-        yield con
-    finally:
-        con.close()
 
 
 def _version(con: duckdb.DuckDBPyConnection) -> int:
@@ -117,16 +126,20 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
+            views.drop(con)
             for sql in statements:
                 con.execute(sql)
             con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, description, now_utc()])
+            applied.add(version)
+            views.create(con, applied)  # from their current definitions, over the tables as they are now
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
 
 
-def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
+    """Refuse what is not a catalog or is newer; True when migrations are missing (an older catalog)."""
     current = _version(con)
     if current == 0:
         raise CatalogError(f"{path} is not a verifier catalog (no schema_migrations table)")
@@ -134,3 +147,4 @@ def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         raise CatalogError(
             f"catalog {path} has schema version {current}, newer than this verifier ({LATEST}); upgrade verifier"
         )
+    return bool({v for v, _, _ in MIGRATIONS} - _applied(con))

@@ -231,17 +231,27 @@ def findings(
 @config_option
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON output (the same as --format json).")
 @click.pass_obj
-def sql(ctx: Context, query: str, fmt: str) -> None:
-    """Read-only SQL over the catalog (tables: runs, destinations, exports, files, checksums,
-    verifications, findings)."""
+def sql(ctx: Context, query: str, fmt: str, as_json: bool) -> None:
+    """Read-only SQL over the catalog.
+
+    \b
+    Views (the questions people ask; columns in docs/sql.md):
+      open_findings   what is broken now, with since when
+      latest_exports  per dataset: latest export, latest intact export, latest restorable point
+      dataset_health  what `verifier status` shows
+      file_coverage   per file: last full read, never read
+      export_history  per export: every verification with its outcome
+    Tables: runs, destinations, exports, files, checksums, verifications, findings.
+    """
     import duckdb
 
     try:
         cols, rows = ctx.catalog().query(query)
     except duckdb.Error as exc:
         fail(f"query failed: {exc}")
-    if fmt == "json":
+    if as_json or fmt == "json":
         click.echo(out.dumps([dict(zip(cols, r, strict=True)) for r in rows]))
     elif fmt == "csv":
         sys.stdout.write(out.csv_text(cols, rows))

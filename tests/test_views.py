@@ -1,0 +1,174 @@
+"""The catalog's views, row by row, on a catalog with history (tests/history.py): three nights,
+a finding fixed and back, an error open since the first night, an export that vanished."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.helpers import NOW, START, sql
+from tests.history import A, B, History, build
+from verifier import queries
+from verifier.catalog import Catalog, schema
+from verifier.catalog.db import connect
+from verifier.catalog.views import NAMES
+
+VERIFIER = [sys.executable, "-m", "verifier"]
+D17, D18, D19 = START, START + timedelta(days=1), START + timedelta(days=2)
+N1, N2, N3 = (NOW.replace(tzinfo=None) + timedelta(hours=h) for h in range(3))
+d17, d18, d19 = (t.replace(tzinfo=None) for t in (D17, D18, D19))
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    return build(tmp_path_factory.mktemp("history"))
+
+
+def test_the_history_is_what_the_tests_below_assume(history: History) -> None:
+    assert [(r.run_id, r.exit_code) for r in history.runs] == [(1, 2), (2, 2), (3, 2)]
+
+
+def test_open_findings_are_those_of_the_last_run_of_each_dataset_with_since_when(history: History) -> None:
+    rows = sql(
+        history.config,
+        "SELECT dataset_id, export_time, code, severity, first_run_id, last_run_id, found_at FROM open_findings "
+        "ORDER BY ALL",
+    )
+    assert rows == [
+        # A: night 3 looked at A only; the size mismatch came back that night (fixed on night 2)
+        (A, d18, "manifest.size_mismatch", "error", 3, 3, N3),
+        (A, d18, "restore.chain_broken", "error", 3, 3, N3),
+        # B: its last night is night 2; the truncated file is open since night 1
+        (B, d18, "export.vanished", "error", 2, 2, N2),
+        (B, d18, "restore.chain_broken", "error", 2, 2, N2),
+        (B, d19, "parquet.corrupt", "error", 1, 2, N1),
+    ]
+    since = sql(
+        history.config,
+        "SELECT count(*) FROM open_findings o JOIN runs r ON r.run_id = o.first_run_id WHERE o.since = r.started_at",
+    )
+    assert since == [(5,)]
+
+
+def test_latest_exports_latest_intact_and_restorable(history: History) -> None:
+    rows = sql(history.config, "SELECT * FROM latest_exports ORDER BY dataset_id")
+    chain = "first_full_then_incremental"
+    assert rows == [
+        # A@18th is failed: the 19th is intact, but restorable only up to the 17th
+        ("local", A, chain, d17, d19, "ok", d19, d17, d18),
+        # B@18th vanished, B@19th failed
+        ("local", B, chain, d17, d19, "failed", d17, d17, d18),
+    ]
+
+
+def test_dataset_health_is_what_status_shows(history: History) -> None:
+    cols = (
+        "dataset_id, status, exports, failed_exports, vanished_exports, open_errors, open_warnings, open_infos, "
+        "cadence_h, next_expected, full_read_pct, oldest_full_read, last_verified"
+    )
+    rows = sql(history.config, f"SELECT {cols} FROM dataset_health ORDER BY dataset_id")
+    nxt = (D19 + timedelta(days=1)).replace(tzinfo=None)
+    assert rows == [
+        (A, "failing", 3, 1, 0, 2, 0, 0, 24.0, nxt, 100.0, N3, N3),
+        (B, "failing", 2, 1, 1, 3, 0, 0, 24.0, nxt, 0.0, None, N1),
+    ]
+    shown = queries.status(Catalog(history.config.catalog_path), now=NOW)
+    assert [(r["dataset_id"], r["status"], r["open_errors"], r["full_read_pct"], r["overdue"]) for r in shown] == [
+        (A, "failing", 2, 100.0, False),
+        (B, "failing", 3, 0.0, False),
+    ]
+    assert shown[0]["next_expected"] == datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+    assert shown[0]["latest_restorable"] == D17
+
+
+def test_export_history_every_verification_with_its_outcome(history: History) -> None:
+    rows = sql(
+        history.config,
+        "SELECT dataset_id, export_time, run_id, level, status, skipped, errors, warnings, codes "
+        "FROM export_history WHERE export_time = ? ORDER BY ALL",
+        [d18],
+    )
+    broken = ["manifest.size_mismatch", "restore.chain_broken"]
+    assert rows == [
+        (A, d18, 1, "metadata", "failed", False, 2, 0, broken),
+        (A, d18, 2, "metadata", "ok", False, 0, 0, []),  # put right: verified again, nothing found
+        (A, d18, 3, "full", "failed", False, 2, 0, broken),
+        (B, d18, 1, "metadata", "ok", False, 0, 0, []),
+        (B, d18, 2, "metadata", "vanished", False, 2, 0, ["export.vanished", "restore.chain_broken"]),
+    ]
+    carried = sql(
+        history.config,
+        "SELECT run_id, skipped, codes FROM export_history WHERE dataset_id = ? AND export_time = ? ORDER BY 1",
+        [B, d19],
+    )
+    assert carried == [(1, False, ["parquet.corrupt"]), (2, True, ["parquet.corrupt"])]
+
+
+def test_file_coverage_last_full_read_and_never_read(history: History) -> None:
+    rows = sql(
+        history.config,
+        "SELECT dataset_id, export_time, status, last_full_read_at, never_read, count(*) FROM file_coverage "
+        "WHERE role = 'data' GROUP BY ALL ORDER BY ALL",
+    )
+    assert rows == [
+        (A, d17, "ok", N3, False, 2),  # night 3 read A fully
+        (A, d18, "ok", N3, False, 2),
+        (A, d19, "ok", N3, False, 2),
+        (B, d17, "ok", None, True, 2),
+        (B, d18, "vanished", None, True, 2),
+        (B, d19, "failed", None, True, 1),
+        (B, d19, "ok", None, True, 1),
+    ]
+
+
+def test_an_older_catalog_gets_the_views_when_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.duckdb"
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+    monkeypatch.setattr("verifier.catalog.db.MIGRATIONS", schema.MIGRATIONS[:1])
+    Catalog(path).create()
+    monkeypatch.undo()
+    with connect(path, read_only=True) as con:
+        names = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        assert names == set(NAMES)
+        assert con.execute("SELECT count(*) FROM dataset_health").fetchone() == (0,)
+
+
+def test_a_later_migration_that_rebuilds_a_table_keeps_the_views(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.duckdb"
+    Catalog(path).create()
+    rebuild = [
+        "CREATE TABLE exports_new AS SELECT *, NULL::VARCHAR AS note FROM exports",
+        "DROP TABLE exports",
+        "ALTER TABLE exports_new RENAME TO exports",
+    ]
+    monkeypatch.setattr("verifier.catalog.db.MIGRATIONS", [*schema.MIGRATIONS, (99, "rebuild exports", rebuild)])
+    monkeypatch.setattr("verifier.catalog.db.LATEST", 99)
+    Catalog(path).create()
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        for name in NAMES:  # each view was re-created over the new table and reads it
+            assert con.execute(f"SELECT count(*) FROM {name}").fetchone() == (0,)
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone() == (99,)
+    finally:
+        con.close()
+
+
+def test_verifier_sql_json_over_a_view_and_its_help_names_the_views(history: History) -> None:
+    cfg = str(history.config.path)
+    query = "SELECT dataset_id, status, open_errors, latest_restorable FROM dataset_health ORDER BY 1"
+    r = subprocess.run([*VERIFIER, "--config", cfg, "sql", "--json", query], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [
+        {"dataset_id": A, "status": "failing", "open_errors": 2, "latest_restorable": "2026-11-17T06:00:00Z"},
+        {"dataset_id": B, "status": "failing", "open_errors": 3, "latest_restorable": "2026-11-17T06:00:00Z"},
+    ]
+    r = subprocess.run([*VERIFIER, "sql", "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and all(f"  {name} " in r.stdout for name in NAMES), r.stdout
