@@ -5,9 +5,9 @@ read them with `verifier sql` or any DuckDB client; `verifier catalog export` wr
 Their columns are documented in docs/sql.md.
 
 How they are kept in step with the tables: views are NOT frozen into the migration that first
-created them. Around every migration applied, `drop()` removes every view and `create()` makes each one
-again from the definitions below, in this order (a view may read the views above it), in the
-migration's own transaction (db.migrate). So:
+created them. Around every migration applied, `drop()` removes every view and `create()` makes
+each one again from the definitions below, in this order (a view may read the views above it),
+in the migration's own transaction (db.migrate). So:
 
 - a later migration that changes a table (adds a column, rebuilds it) needs nothing else: the
   views are re-created from their current definitions right after it, in the same transaction;
@@ -177,12 +177,25 @@ LEFT JOIN findings f ON f.run_id = v.run_id AND f.destination = v.destination
 GROUP BY ALL
 """
 
+# Per AEP dataflow (migration 5, issue 11): its state and its latest run, and failed runs in the
+# 7 days before the flows were last fetched.
+_FLOW_HEALTH = """
+SELECT f.destination, f.flow_id, f.name, f.state, f.end_time, f.fetched_at,
+       r.flow_run_id AS last_run_id, r.status AS last_run_status, r.started_at AS last_run_started_at,
+       (SELECT count(*) FROM flow_runs x WHERE x.flow_id = f.flow_id AND lower(x.status) = 'failed'
+          AND x.started_at >= f.fetched_at - INTERVAL 7 DAY) AS failed_runs_7d
+FROM flows f
+LEFT JOIN (SELECT *, row_number() OVER (PARTITION BY flow_id ORDER BY started_at DESC) AS n
+           FROM flow_runs) r ON r.flow_id = f.flow_id AND r.n = 1
+"""
+
 VIEWS: list[View] = [
     View("open_findings", 4, _OPEN_FINDINGS),
     View("latest_exports", 4, _LATEST_EXPORTS),
     View("file_coverage", 4, _FILE_COVERAGE),
     View("dataset_health", 4, _DATASET_HEALTH),
     View("export_history", 4, _EXPORT_HISTORY),
+    View("flow_health", 5, _FLOW_HEALTH),
 ]
 NAMES = [v.name for v in VIEWS]
 

@@ -243,6 +243,7 @@ def sql(ctx: Context, query: str, fmt: str, as_json: bool) -> None:
       dataset_health  what `verifier status` shows
       file_coverage   per file: last full read, never read
       export_history  per export: every verification with its outcome
+      flow_health     per AEP dataflow: state, latest run, failed runs in 7 days
     Tables: runs, destinations, exports, files, checksums, verifications, findings.
     """
     import duckdb
