@@ -13,6 +13,8 @@ import pytest
 
 from tests.aep_world import DS_A, DS_B, FLOW, RUN_DELAY, World, make_world
 from tests.helpers import NOW, codes, do_run, local_config, sql
+from tests.servers import Store
+from verifier import config as cfgmod
 from verifier.config import Config
 from verifier.testing.aep_fake import Switches
 
@@ -163,3 +165,20 @@ def test_adobe_refusing_the_credentials_is_incomplete_and_storage_is_still_check
     assert "client_secret" in s.findings[0].message
     stored = sql(cfg, "SELECT message FROM findings")
     assert all("not-the-secret-x9" not in m for (m,) in stored)
+
+
+def test_on_s3_a_missing_export_and_a_failed_run_are_found(tmp_path: Path, world: World, s3_store: Store) -> None:
+    """The same reconciliation over a real S3 server (moto): a remote listing links the same way."""
+    world.runs_for_exports()
+    gone = world.exports[DS_B][-1]
+    shutil.rmtree(gone.path)
+    world.fake.add_run(FLOW, NOW - timedelta(hours=3), status="failed", datasets=[DS_A])
+    s3_store.upload(world.folder)
+    snippet = s3_store.toml_snippet("s3", stale_after="3650d").replace(
+        "[[destinations]]\n", f'[[destinations]]\nflows = ["{FLOW}"]\n', 1
+    )
+    path = tmp_path / "verifier.toml"
+    path.write_text(f'[catalog]\npath = "{tmp_path / "c.duckdb"}"\n{snippet}\n{world.aep_toml()}')
+    s = do_run(cfgmod.load(path))
+    assert found(s) == [("export.missing", DS_B), ("flow.run_failed", DS_A)]
+    assert s.exit_code == 2 and s.destinations[0].exports_checked == 5
