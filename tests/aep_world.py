@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +54,19 @@ class World:
             self.fake.add_run(FLOW, t + RUN_DELAY, **kw)
 
 
-def make_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manifest: bool = True, **flow: Any) -> Iterator[World]:
+def make_world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manifest: bool = True, start: datetime = START, **flow: Any
+) -> Iterator[World]:
+    """Two datasets, three daily exports each from `start`, and a flow over both that agrees."""
     folder = tmp_path / "exports"
     exports = {
         ds: generate_dataset(
-            folder, ds, start=START, count=3, seed=i, manifest=manifest, rows_full=40, rows_incremental=10
+            folder, ds, start=start, count=3, seed=i, manifest=manifest, rows_full=40, rows_incremental=10
         )
         for i, ds in enumerate((DS_A, DS_B))
     }
     fake = FakeAep()
-    fake.add_flow(FLOW, {DS_A: "Events", DS_B: "Profiles", **flow.pop("extra_datasets", {})}, start=START, **flow)
+    fake.add_flow(FLOW, {DS_A: "Events", DS_B: "Profiles", **flow.pop("extra_datasets", {})}, start=start, **flow)
     monkeypatch.setenv("VERIFIER_TEST_AEP_ID", fake.client_id)
     monkeypatch.setenv("VERIFIER_TEST_AEP_SECRET", fake.client_secret)
     with serve(fake) as url:

@@ -8,7 +8,7 @@ import sys
 import click
 
 from verifier import __version__, redact
-from verifier.cli import commands, restore_cmds, serve_cmd
+from verifier.cli import aep_cmds, commands, restore_cmds, serve_cmd
 from verifier.cli.context import Context, fail
 from verifier.errors import BackendUnavailable, CatalogError, CatalogLocked, ConfigError, VerifierError
 from verifier.exitcodes import NOT_RUN
@@ -44,6 +44,8 @@ for _command in (
     restore_cmds.restore_plan,
     restore_cmds.restore,
     serve_cmd.serve,
+    aep_cmds.aep,
+    aep_cmds.init,
 ):
     cli.add_command(_command)
 
