@@ -189,11 +189,39 @@ def test_name_codec_disagreeing_with_content_is_unexpected_format(tmp_path: Path
     assert codes(fc) == ["file.unexpected_format"] and "the name says GZIP" in fc.findings[0].message
 
 
-def test_huge_row_group_is_refused_before_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_row_group_over_the_decode_limit_is_too_large_not_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     p = write(tmp_path)
     monkeypatch.setattr(limits, "MAX_ROW_GROUP_BYTES", 1000)
     fc = check(p, "full")
-    assert codes(fc) == ["parquet.corrupt"] and "not decoded" in fc.findings[0].message
+    assert codes(fc) == ["file.too_large"]
+    assert [str(f.sev) for f in fc.findings] == ["warning"]
+    msg = fc.findings[0].message
+    assert "more than the 1000 bytes decode limit" in msg and "[limits] max_row_group_bytes" in msg
+    # hashed in full, but its pages were not decoded: not fully verified, no record count
+    r = fc.result
+    assert (r.status, r.verified_level, r.record_count) == ("ok", "metadata", None)
+    assert r.computed["md5"] == hashlib.md5(p.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_zero_row_file_is_valid(tmp_path: Path, level: str) -> None:
+    p = tmp_path / "part-0.gz.parquet"
+    pq.write_table(xdm_table(10).slice(0, 0), p, compression="gzip")
+    rg = pq.read_metadata(p).row_group(0)  # pyarrow writes one empty row group, data pages at offset 0
+    assert (rg.num_rows, rg.column(0).data_page_offset) == (0, 0)
+    fc = check(p, level)
+    assert codes(fc) == []
+    assert fc.result.record_count == (None if level == "listing" else 0)
+
+
+def test_encrypted_footer_magic_is_parquet_encrypted(tmp_path: Path) -> None:
+    p = write(tmp_path)
+    patch(p, 0, b"PARE")
+    patch(p, p.stat().st_size - 4, b"PARE")
+    assert first_level(p, "parquet.encrypted") == "metadata"
+    assert "AEP never writes Parquet modular encryption" in check(p, "full").findings[0].message
 
 
 def test_page_crc_mismatch_is_corrupt(tmp_path: Path) -> None:
@@ -202,5 +230,7 @@ def test_page_crc_mismatch_is_corrupt(tmp_path: Path) -> None:
     start = col.dictionary_page_offset if col.has_dictionary_page else col.data_page_offset
     patch(p, start + col.total_compressed_size - 16, b"\x01\x02\x03\x04")
     assert first_level(p, "parquet.corrupt", compression="none") == "full"
-    msg = check(p, "full", compression="none").findings[0].message
+    fc = check(p, "full", compression="none")
+    msg = fc.findings[0].message
     assert "row group 2, column timestamp" in msg and "CRC" in msg
+    assert fc.result.record_count is None  # the footer's count is not a count of what was decoded

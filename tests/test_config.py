@@ -85,6 +85,8 @@ def test_defaults_inherit_and_destination_wins(tmp_path: Path) -> None:
         ('[severity]\n"file.empty" = "fatal"\n', "severity.file.empty", "unknown severity"),
         ('[service]\nschedule = "61 * * * *"\n', "service.schedule", "outside"),
         ("not toml [", "", "not valid TOML"),
+        ('[limits]\nmax_footer = "1GiB"\n', "limits.max_footer", "allowed: max_row_group_bytes"),
+        ('[limits]\nmax_row_group_bytes = "lots"\n', "limits.max_row_group_bytes", "not a size"),
     ],
 )
 def test_bad_config_names_file_key_and_reason(tmp_path: Path, text: str, where: str, why: str) -> None:
@@ -161,3 +163,9 @@ def test_bad_pgp_config(tmp_path: Path, text: str, env: dict[str, str], where: s
         load(tmp_path, text, env)
     assert where in str(err.value) and why in str(err.value)
     assert "BEGIN PGP" not in str(err.value)
+
+
+def test_limits_table_raises_the_decode_limit(tmp_path: Path) -> None:
+    cfg = load(tmp_path, GOOD + '[limits]\nmax_row_group_bytes = "4GiB"\n')
+    assert cfg.limits == {"MAX_ROW_GROUP_BYTES": 4 * 1024**3}
+    assert load(tmp_path, GOOD).limits == {}

@@ -12,11 +12,12 @@ from typing import Any
 
 from verifier import backends, redact, secretrules
 from verifier.aep.settings import parse_aep
+from verifier.checks import limits as check_limits
 from verifier.errors import ConfigError
 from verifier.findings import CODES, Severity
 from verifier.notify import parse_notify
 from verifier.settings import Config, Destination, ServiceConfig  # built here, defined in the leaf module
-from verifier.timeutil import parse_duration
+from verifier.timeutil import parse_duration, parse_size
 
 SCHEDULES = {"3h": 3, "6h": 6, "8h": 8, "9h": 9, "12h": 12, "24h": 24, "1d": 24}
 FORMATS = ("parquet", "json")
@@ -34,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "settle_time": "2h",
 }
 _DEST_KEYS = {"name", "type", "url", "options", "secrets", "flows", *DEFAULTS}
-_TOP_KEYS = {"catalog", "defaults", "destinations", "severity", "service", "notify", "aep"}
+_TOP_KEYS = {"catalog", "defaults", "destinations", "severity", "service", "notify", "aep", "limits"}
 _DEST_KEYS |= {"encryption", "pgp_recipient"}  # PGP-encrypted exports: docs/pgp.md
 
 
@@ -131,6 +132,7 @@ def parse(
         service=service,
         notify=notify,
         aep=aep,
+        limits=_limits(_table(raw, "limits", fail), fail),
     )
 
 
@@ -147,6 +149,20 @@ def _env_secret(value: Any, key: str, fail: Any, environ: Any) -> str:
         raise fail(key, f"environment variable {m.group(1)} is empty")
     redact.register(environ[m.group(1)])
     return str(environ[m.group(1)])
+
+
+def _limits(table: dict[str, Any], fail: Any) -> dict[str, int]:
+    """[limits]: check limits an operator may raise (sizes), by their lower-case names."""
+    allowed = {key: name for name, key in check_limits.CONFIG_KEYS.items()}
+    out: dict[str, int] = {}
+    for key, value in table.items():
+        if key not in allowed:
+            raise fail(f"limits.{key}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
+        try:
+            out[allowed[key]] = parse_size(str(value))
+        except ValueError as exc:
+            raise fail(f"limits.{key}", str(exc)) from None
+    return out
 
 
 def _table(raw: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:

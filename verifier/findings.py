@@ -52,6 +52,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "file.check_crashed": (Severity.ERROR, "the reader crashed, hung or ran out of memory on this file"),
     "file.too_large": (Severity.WARNING, "not decoded: beyond a configured limit; not fully verified"),
     "parquet.encrypted": (Severity.ERROR, "Parquet modular encryption (AEP never writes it)"),
+    "parquet.tolerated": (Severity.WARNING, "a deviation readers tolerate, or one reader refuses and DuckDB reads"),
     "pgp.wrong_recipient": (Severity.ERROR, "an OpenPGP file not encrypted to the destination's key"),
     "pgp.corrupt": (Severity.ERROR, "broken OpenPGP framing, or integrity failure on decryption"),
     "dataset.not_exported": (Severity.ERROR, "a dataset of a dataflow has no export although the flow has run"),

@@ -14,6 +14,7 @@ from verifier import executors, history, redact, sampling
 from verifier.backends import make_backend
 from verifier.backends.base import Backend
 from verifier.catalog import Catalog, ExportOutcome, ExportRow, RunLock
+from verifier.checks import limits
 from verifier.config import Config, Destination
 from verifier.errors import StoreError, VerifierError
 from verifier.exitcodes import INCOMPLETE_CODES, exit_code_for
@@ -99,6 +100,7 @@ def run(
 ) -> RunSummary:
     """Run once. Raises CatalogLocked/CatalogError/ConfigError before anything is checked."""
     progress = progress or Progress()
+    limits.configure(config.limits)
     catalog = catalog or Catalog(config.catalog_path)
     dests = [config.destination(n) for n in opts.destinations] if opts.destinations else config.destinations
     # a cluster is connected before anything is locked or recorded: a dead scheduler means nothing was run

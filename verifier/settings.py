@@ -74,6 +74,7 @@ class Config:
     service: ServiceConfig = field(default_factory=ServiceConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     aep: AepSettings | None = None  # [aep]: Flow Service reconciliation for destinations with `flows`
+    limits: dict[str, int] = field(default_factory=dict)  # verifier.checks.limits constant -> value
 
     def destination(self, name: str) -> Destination:
         for d in self.destinations:

@@ -39,6 +39,10 @@ class Outcome:
         if not self.has(code):
             self.problems.append((code, detail))
 
+    def discard(self, code: str) -> None:
+        """Withdraw a problem a later, worse one makes moot (a warning under an error)."""
+        self.problems = [p for p in self.problems if p[0] != code]
+
     def has(self, code: str) -> bool:
         return any(c == code for c, _ in self.problems)
 

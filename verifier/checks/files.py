@@ -64,7 +64,7 @@ def check_file(backend: Backend, entry: Entry, uri: str, dest: Destination, leve
         uri=uri,
         role="data",
         status="failed" if failed else "ok",
-        verified_level=level,
+        verified_level="metadata" if level == "full" and out.has("file.too_large") else level,  # not decoded
         record_count=out.record_count,
         schema=out.schema,
         schema_hash=schema_hash(out.schema),

@@ -54,6 +54,8 @@ DECODE_BATCH_BYTES = 8 * MiB
 #: reads, one row group held in memory); bigger ones are streamed through DECODE_BUFFER_BYTES
 PRE_BUFFER_MAX_BYTES = 96 * MiB
 DECODE_BUFFER_BYTES = 8 * MiB
+#: DuckDB, asked for a second opinion only when pyarrow refuses a file, may use this much memory
+SECOND_READER_MEMORY = "1GB"
 
 # -- JSON (NDJSON in gzip) -----------------------------------------------------------------
 #: metadata level: compressed bytes fetched from the start, and the most they may inflate to
@@ -75,6 +77,17 @@ SCHEMA_SAMPLE_AFTER = 10_000
 SCHEMA_SAMPLE_EVERY = 64
 #: nested objects deeper than this are not flattened further (recorded as "object")
 MAX_SCHEMA_DEPTH = 32
+
+
+#: limits an operator may raise in the config's [limits] table: constant -> key
+CONFIG_KEYS = {"MAX_ROW_GROUP_BYTES": "max_row_group_bytes"}
+
+
+def configure(values: dict[str, int]) -> None:
+    """Apply the config's [limits] (constant name -> value) to this process."""
+    for name, value in values.items():
+        if name in CONFIG_KEYS:
+            globals()[name] = value
 
 
 def human(n: int) -> str:

@@ -3,6 +3,10 @@
 The footer is fetched with range requests and parsed from an in-memory buffer holding only
 those bytes, so pyarrow cannot read past what was fetched. Its claims (lengths, offsets,
 row counts, sizes) are checked against the file before anything trusts them.
+
+Judged like the readers: what pyarrow refuses is put to DuckDB (`second_reader`) before it
+is called damage, a limit is `file.too_large`, never corruption, and modular encryption is
+recognised before pyarrow can abort on it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from verifier.checks import Outcome, ReadRange, limits, read_exact
+from verifier.checks import Outcome, ReadRange, limits, parquet_crypto, read_exact, second_reader
 from verifier.checks.formats import (
     EXPECTED_CODEC,
     PARQUET_ENCRYPTED_MAGIC,
@@ -28,12 +32,19 @@ from verifier.config import Destination
 
 REEXPORT = "re-export this dataset run"
 CORRUPT = "parquet.corrupt"
+ENCRYPTED = "parquet.encrypted"
+TOLERATED = "parquet.tolerated"
+TOO_LARGE = "file.too_large"
 FORMAT = "file.unexpected_format"
+_NOT_AEP = (
+    "AEP never writes Parquet modular encryption: this file was not written by the export, "
+    "or was re-encrypted after it; it cannot be verified without its keys"
+)
 
 
 @dataclass
 class Footer:
-    metadata: pq.FileMetaData
+    metadata: pq.FileMetaData | None  # None: pyarrow refuses the footer, DuckDB reads it
     length: int  # bytes of the thrift FileMetaData
 
 
@@ -55,6 +66,9 @@ def inspect(read: ReadRange, size: int, name: str, dest: Destination, out: Outco
         out.add(
             CORRUPT, f"only {size} bytes, too small to be Parquet (at least 12); the file is truncated — {REEXPORT}"
         )
+        return None
+    if tail[-4:] == PARQUET_ENCRYPTED_MAGIC:
+        out.add(ENCRYPTED, f"ends with the PARE magic: the footer is encrypted; {_NOT_AEP}")
         return None
     if tail[-4:] != PARQUET_MAGIC:
         found = tail[-4:].hex(" ")
@@ -84,6 +98,10 @@ def inspect(read: ReadRange, size: int, name: str, dest: Destination, out: Outco
         footer = tail[len(tail) - 8 - footer_len : len(tail) - 8]
     else:
         footer = read_exact(read, size - 8 - footer_len, size - 8, out)
+    algorithm = parquet_crypto.footer_algorithm(footer)
+    if algorithm:
+        out.add(ENCRYPTED, f"the plaintext footer declares encrypted columns ({algorithm}); {_NOT_AEP}")
+        return None
     try:
         buf = pa.BufferReader(PARQUET_MAGIC + footer + tail[-8:])
         pf = pq.ParquetFile(buf, pre_buffer=False, **_thrift_limits())
@@ -94,20 +112,47 @@ def inspect(read: ReadRange, size: int, name: str, dest: Destination, out: Outco
             raise
         out.add(CORRUPT, f"footer cannot be parsed within memory limits ({exc}) — {REEXPORT}")
         return None
-    except Exception as exc:  # noqa: BLE001 - anything pyarrow says about these bytes is corruption
-        out.add(CORRUPT, f"footer ({footer_len} bytes) cannot be parsed: {_one_line(exc)} — {REEXPORT}")
+    except Exception as exc:  # noqa: BLE001 - whatever pyarrow refuses goes to the second reader
+        return _footer_refused(footer, tail[-8:], exc, out)
+    try:
+        rows = _sane(md, size, footer_len, out)
+        if rows is None:
+            return None
+        out.schema = flatten_schema(arrow_schema)
+        _check_codec(md, name, dest, out)
+    except UnicodeDecodeError as exc:  # pyarrow hands out names as str, decoding them lazily
+        out.add(CORRUPT, f"a column name in the footer is not valid UTF-8 ({exc.reason}); damaged — {REEXPORT}")
         return None
-    if not _sane(md, size, footer_len, out):
-        return None
-    out.record_count = md.num_rows
-    out.schema = flatten_schema(arrow_schema)
-    _check_codec(md, name, dest, out)
+    out.record_count = rows
     return Footer(md, footer_len)
+
+
+def _footer_refused(footer: bytes, tail: bytes, exc: Exception, out: Outcome) -> Footer | None:
+    """pyarrow cannot parse the footer: damage only if DuckDB cannot either."""
+    why = _one_line(exc)
+    duck = second_reader.reads_footer(footer, tail)
+    if not duck.ok:
+        out.add(
+            CORRUPT,
+            f"footer ({len(footer)} bytes) cannot be parsed: {why} (DuckDB cannot read it either: {duck.error}) "
+            f"— {REEXPORT}",
+        )
+        return None
+    out.add(
+        TOLERATED,
+        f"pyarrow refuses the footer ({why}) but DuckDB reads it: the readers differ in tolerance here, "
+        "this is not damage; no schema is recorded, and a full read decodes it with DuckDB. Check that the "
+        "tools you restore with can read it",
+    )
+    return Footer(None, len(footer))
 
 
 def _magic_ok(head: bytes, out: Outcome) -> bool:
     if head == PARQUET_MAGIC:
         return True
+    if head == PARQUET_ENCRYPTED_MAGIC:
+        out.add(ENCRYPTED, f"starts with the PARE magic: an encrypted Parquet file; {_NOT_AEP}")
+        return False
     kind = sniff(head)
     if kind in ("gzip", "json") or head.startswith(PARQUET_ENCRYPTED_MAGIC) or looks_pgp(head):
         out.add(
@@ -130,13 +175,17 @@ def _thrift_limits() -> dict[str, Any]:
     }
 
 
-def _sane(md: pq.FileMetaData, size: int, footer_len: int, out: Outcome) -> bool:
-    """The footer's claims fit the file: counts bounded, offsets inside the data section."""
+def _sane(md: pq.FileMetaData, size: int, footer_len: int, out: Outcome) -> int | None:
+    """The footer's claims fit the file: counts bounded, offsets inside the data section.
+
+    Returns the rows its row groups hold (what every reader counts), None when it is damaged.
+    """
     nrg, ncol, nrows = md.num_row_groups, md.num_columns, md.num_rows
 
-    def bad(what: str) -> bool:
+    def bad(what: str) -> int | None:
+        out.discard(TOLERATED)
         out.add(CORRUPT, f"metadata is inconsistent: {what}; the file is damaged — {REEXPORT}")
-        return False
+        return None
 
     if nrows < 0:
         return bad(f"negative row count {nrows}")
@@ -154,20 +203,33 @@ def _sane(md: pq.FileMetaData, size: int, footer_len: int, out: Outcome) -> bool
         if rg.num_rows < 0:
             return bad(f"row group {i} declares {rg.num_rows} rows")
         total += rg.num_rows
+        if rg.num_rows == 0:
+            continue  # an empty row group's chunks hold nothing to read (pyarrow writes offset 0)
         for j in range(rg.num_columns):
             col = rg.column(j)
             length = col.total_compressed_size
             start = col.data_page_offset
             if col.has_dictionary_page and col.dictionary_page_offset and col.dictionary_page_offset > 0:
                 start = min(start, col.dictionary_page_offset)
-            if length < 0 or start < 4 or start + length > data_end:
+            if length < 0 or start < 4 or start >= data_end:
                 return bad(
                     f"row group {i} column {col.path_in_schema}: chunk at offset {start} of {length} bytes "
                     f"lies outside the data section (bytes 4-{data_end} of {size})"
                 )
+            if start + length > data_end:  # readers stop at the page headers: the pages decide
+                out.add(
+                    TOLERATED,
+                    f"row group {i} column {col.path_in_schema}: the chunk at offset {start} claims {length} "
+                    f"bytes, past the end of the data section ({data_end}); readers go by the page headers, "
+                    "so a full read decides whether its pages are whole",
+                )
     if total != nrows:
-        return bad(f"row groups hold {total} rows but the file declares {nrows}")
-    return True
+        out.add(
+            TOLERATED,
+            f"the footer declares {nrows} rows but its row groups hold {total}; readers count the row "
+            f"groups (some writers, e.g. older parquet-rs, wrote such footers), so {total} is the record count",
+        )
+    return total
 
 
 def _check_codec(md: pq.FileMetaData, name: str, dest: Destination, out: Outcome) -> None:
@@ -222,14 +284,20 @@ def decode(source: str | IO[bytes], footer: Footer, out: Outcome) -> None:
     `source` is a local path (spooled or a local store) or a seekable file object. Memory is
     one row group's compressed chunks (when small enough to pre-buffer) plus one batch.
     """
+    out.record_count = None  # only a finished decode counts records
     md = footer.metadata
+    if md is None:
+        _second_opinion(source, "pyarrow refuses its footer", out)
+        return
     for i in range(md.num_row_groups):
         rg = md.row_group(i)
         if rg.total_byte_size > limits.MAX_ROW_GROUP_BYTES:
             out.add(
-                CORRUPT,
+                TOO_LARGE,
                 f"row group {i} declares {rg.total_byte_size} uncompressed bytes, more than the "
-                f"{limits.human(limits.MAX_ROW_GROUP_BYTES)} limit; not decoded — {REEXPORT}",
+                f"{limits.human(limits.MAX_ROW_GROUP_BYTES)} decode limit: its pages were not decoded, so the "
+                f"file is not fully verified; raise [limits] {limits.CONFIG_KEYS['MAX_ROW_GROUP_BYTES']} in the "
+                "config to decode it",
             )
             return
     rows = 0
@@ -242,13 +310,39 @@ def decode(source: str | IO[bytes], footer: Footer, out: Outcome) -> None:
             column = _failing_column(source, md, i)
             if column:
                 where += f", column {column}"
-            out.add(CORRUPT, f"{where}, after {rows + exc.rows} rows: {exc} — {REEXPORT}")
+            why = f"{where}, after {rows + exc.rows} rows: {exc}"
+            if _CHECKSUM_FAILED in str(exc):  # the writer's own CRC disagrees: damage, whoever reads on
+                out.add(CORRUPT, f"{why} — {REEXPORT}")
+            else:
+                _second_opinion(source, why, out)
             return
         if got != rg.num_rows:
-            out.add(CORRUPT, f"row group {i} declares {rg.num_rows} rows but {got} were decoded — {REEXPORT}")
+            _second_opinion(source, f"row group {i} declares {rg.num_rows} rows but {got} were decoded", out)
             return
         rows += got
     out.record_count = rows
+
+
+_CHECKSUM_FAILED = "CRC checksum verification failed"
+
+
+def _second_opinion(source: str | IO[bytes], why: str, out: Outcome) -> None:
+    """pyarrow failed on the pages: damage only if DuckDB cannot read every row either."""
+    if not isinstance(source, str):  # streamed from the store without a local copy: no second reader
+        out.discard(TOLERATED)
+        out.add(CORRUPT, f"{why} — {REEXPORT}")
+        return
+    duck = second_reader.reads_all(source)
+    if duck.ok:
+        out.add(
+            TOLERATED,
+            f"pyarrow cannot decode it ({why}) but DuckDB reads all {duck.rows} rows: the readers differ "
+            "in tolerance here, this is not damage. Check that the tools you restore with can read it",
+        )
+        out.record_count = duck.rows
+        return
+    out.discard(TOLERATED)  # both refuse: not a matter of taste
+    out.add(CORRUPT, f"{why} (DuckDB cannot read it either: {duck.error}) — {REEXPORT}")
 
 
 class _DecodeError(Exception):
