@@ -123,7 +123,8 @@ def test_pgp_destination_options_and_secrets(tmp_path: Path) -> None:
     text = PGP + f"pgp_recipient = '{FPR}'\n[destinations.secrets]\npgp_private_key='${{K}}'\npgp_passphrase='${{P}}'\n"
     d = load(tmp_path, text, {"K": ARMOURED, "P": "pw-9"}).destinations[0]
     assert (d.encryption, d.pgp_recipients) == ("pgp", ("A3F34224B7E91D78381B2F35433953E285D2E072",))
-    assert d.secrets == {"pgp_private_key": ARMOURED, "pgp_passphrase": "pw-9"}
+    assert d.pgp_secrets == {"pgp_private_key": ARMOURED, "pgp_passphrase": "pw-9"}
+    assert d.secrets == {}  # never handed to the store client
     two = load(tmp_path, PGP + "pgp_recipient = ['0x433953E285D2E072', '" + "AB" * 32 + "']\n").destinations[0]
     assert two.pgp_recipients == ("433953E285D2E072", "AB" * 32)
     plain = load(tmp_path, "[[destinations]]\nname='a'\ntype='local'\nurl='/x'\n").destinations[0]

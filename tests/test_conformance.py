@@ -231,3 +231,74 @@ def test_dlz_exports_gone_past_retention_are_info_younger_ones_errors(dlz_store:
         ("restore.chain_broken", "error", exports[1].export_time),
     ]
     assert summary.exit_code == 2
+
+
+def test_encrypted_destination_on_s3(s3_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exports encrypted with the destination's PGP key, on a remote store: checked without the key at
+    metadata level, decrypted and checked as plain exports at full level; key and passphrase never leak."""
+    from fixtures.generate import write_manifest
+    from tests.pgpkeys import PASSPHRASE, shared_keys
+
+    keys = shared_keys()
+    root = tmp_path / "enc"
+    wanted: dict[str, str | None] = {}
+    for sub, fmt, seed, defect in (("pq", "parquet", 41, "truncated"), ("js", "json", 42, "other_recipient")):
+        exports = generate_dataset(
+            root / sub, fmt=fmt, start=START, count=2, seed=seed, rows_full=90, rows_incremental=30
+        )
+        for e in exports:
+            for f in e.files:  # encrypted in place under AEP's own names, as a dataflow with a key writes them
+                tmp = f.with_name(f.name + ".gpg")
+                key = keys.other if defect == "other_recipient" and e is exports[-1] else None
+                keys.encrypt(f, tmp, key).replace(f)
+            if defect == "truncated" and e is exports[-1]:
+                e.files[0].write_bytes(e.files[0].read_bytes()[:-40])
+            write_manifest(e)  # the sizes of what was uploaded
+        wanted[exports[0].dataset_id] = "pgp.corrupt" if defect == "truncated" else "pgp.wrong_recipient"
+    s3_store.upload(root)
+    monkeypatch.setenv("VERIFIER_TEST_PGP_KEY", keys.dest.private)
+    monkeypatch.setenv("VERIFIER_TEST_PGP_PASS", PASSPHRASE)
+    text = f'[catalog]\npath = "{tmp_path / "catalog.duckdb"}"\n[defaults]\nstale_after = "3650d"\n'
+    for sub, fmt in (("pq", "parquet"), ("js", "json")):
+        text += s3_store.toml_snippet(sub, prefix=sub, format=fmt, encryption="pgp", pgp_recipient=keys.dest.subkey)
+        text += 'pgp_private_key = "${VERIFIER_TEST_PGP_KEY}"\npgp_passphrase = "${VERIFIER_TEST_PGP_PASS}"\n'
+    (tmp_path / "verifier.toml").write_text(text)
+    config = cfgmod.load(tmp_path / "verifier.toml")
+    want = {ds: {code} for ds, code in wanted.items() if code}
+    meta = do_run(config, "metadata", now=NOW)
+    assert _found(meta) == want, [f.message for f in meta.findings]
+
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "verifier",
+            "-vv",
+            "run",
+            "--level",
+            "full",
+            "--config",
+            str(config.path),
+            "--json",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 2, r.stderr[-3000:]
+    found: dict[str, set[str]] = {}
+    for f in json.loads(r.stdout)["findings"]:
+        found.setdefault(f["dataset_id"] or "", set()).add(f["code"])
+    assert found == want
+    # the good exports were decrypted: their records were counted from the plaintext
+    counted = sql(config, "SELECT count(*) FROM exports WHERE status = 'ok' AND record_count > 0")
+    assert counted == [(2,)]
+    catalog_text = " ".join(
+        str(v)
+        for t in ("runs", "destinations", "exports", "files", "findings")
+        for row in sql(config, f"SELECT * FROM {t}")
+        for v in row
+    )
+    for secret in (keys.dest.private, PASSPHRASE, *s3_store.secrets.values()):
+        assert secret not in r.stdout and secret not in r.stderr and secret not in catalog_text

@@ -43,7 +43,7 @@ def make_dest(
         compression="gzip",
         encryption="pgp",
         pgp_recipients=(keys.dest.subkey,),
-        secrets=secrets,
+        pgp_secrets=secrets,
     )
 
 

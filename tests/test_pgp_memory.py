@@ -49,7 +49,7 @@ from verifier.config import Destination
 from verifier.model import Entry
 path, recipient = sys.argv[1], sys.argv[2]
 d = Destination(name="enc", type="local", url=sys.argv[3], format="parquet", compression="none",
-    encryption="pgp", pgp_recipients=(recipient,), secrets=json.loads(sys.stdin.read()))
+    encryption="pgp", pgp_recipients=(recipient,), pgp_secrets=json.loads(sys.stdin.read()))
 import os
 e = Entry(path=path, name=os.path.basename(path), is_dir=False, size=os.path.getsize(path))
 fc = check_file(LocalBackend(d), e, "file://" + path, d, "full")

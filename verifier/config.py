@@ -247,6 +247,7 @@ def _destination(
     if not isinstance(flows, list) or not all(isinstance(f, str) and f.strip() for f in flows):
         raise fail(f"{key}.flows", 'a list of dataflow ids, e.g. ["7a6e996c-afcc-48ff-ab14-594321147cdd"]')
     encryption, recipients = _pgp(d, btype, secrets, key, fail)
+    pgp_secrets = {k: secrets.pop(k) for k in _PGP_SECRETS if k in secrets}  # not for the store client
     dest = Destination(
         flows=[f.strip() for f in flows],
         name=name,
@@ -261,6 +262,7 @@ def _destination(
         settle_time=durations["settle_time"],
         encryption=encryption,
         pgp_recipients=recipients,
+        pgp_secrets=pgp_secrets,
         options=dict(options),
         secrets=secrets,
     )

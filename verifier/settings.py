@@ -32,6 +32,8 @@ class Destination:
     settle_time: timedelta = timedelta(hours=2)
     encryption: str = "none"  # "pgp": every data file is an OpenPGP message
     pgp_recipients: tuple[str, ...] = ()  # upper-case hex fingerprints (or 16-digit key ids)
+    # pgp_private_key / pgp_passphrase, kept apart from `secrets`, which backends hand to their store client
+    pgp_secrets: dict[str, str] = field(repr=False, default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(repr=False, default_factory=dict)  # resolved values
     flows: list[str] = field(default_factory=list)  # AEP dataset-export dataflow ids writing here

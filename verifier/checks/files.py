@@ -191,7 +191,7 @@ def _full_pgp(
     """The ciphertext is hashed and its framing walked in one pass; with the private key it is
     also decrypted on the way into a spool file, whose plaintext is then checked as any export."""
     blocks = read_ahead(_hashed(stream_blocks(backend, entry.path, local), hasher), limits.READ_AHEAD_BLOCKS)
-    if "pgp_private_key" not in dest.secrets:
+    if "pgp_private_key" not in dest.pgp_secrets:
         pgp.walk(blocks, entry.size, dest.pgp_recipients, out)
         return
     with tempfile.TemporaryDirectory(dir=limits.SPOOL_DIR, prefix="verifier-plain-") as tmp:

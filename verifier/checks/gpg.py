@@ -52,7 +52,7 @@ def keyring(dest: Destination) -> Iterator[Any]:
             gpg = gnupg.GPG(gnupghome=home)
         except (OSError, ValueError) as exc:
             raise GpgUnavailable(f"GnuPG (gpg) cannot be run ({exc}); install it: apt-get install gnupg") from None
-        imported = gpg.import_keys(dest.secrets["pgp_private_key"])
+        imported = gpg.import_keys(dest.pgp_secrets["pgp_private_key"])
         if not imported.sec_imported:
             raise GpgUnavailable("secrets.pgp_private_key could not be imported into gpg: not a usable private key")
         yield gpg
@@ -96,7 +96,7 @@ def decrypt(blocks: Iterator[bytes], size: int, dest: Destination, plain: str, o
     integrity check (MDC or AEAD) passed. Otherwise a finding says why and `plain` is not to be used."""
     walker = pgp.Walker(size)
     feed = _Feed(blocks, walker)
-    passphrase = dest.secrets.get("pgp_passphrase")
+    passphrase = dest.pgp_secrets.get("pgp_passphrase")
     # without a passphrase, loopback makes gpg fail at once instead of waiting for a pinentry
     extra = ["--pinentry-mode", "loopback"] if passphrase is None else []
     try:
