@@ -8,7 +8,7 @@ import sys
 import click
 
 from verifier import __version__, redact
-from verifier.cli import aep_cmds, commands, restore_cmds, serve_cmd
+from verifier.cli import aep_cmds, catalog_cmd, commands, restore_cmds, serve_cmd
 from verifier.cli.context import Context, fail
 from verifier.errors import BackendUnavailable, CatalogError, CatalogLocked, ConfigError, VerifierError
 from verifier.exitcodes import NOT_RUN
@@ -46,6 +46,7 @@ for _command in (
     serve_cmd.serve,
     aep_cmds.aep,
     aep_cmds.init,
+    catalog_cmd.catalog,
 ):
     cli.add_command(_command)
 
