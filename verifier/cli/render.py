@@ -92,6 +92,31 @@ def print_summary(summary: RunSummary) -> None:
     )
 
 
+def invocation() -> str:
+    """How the user can run verifier again, exactly: `verifier` when that is on PATH, else the
+    script's path (`.venv/bin/verifier` after `make demo`), else `python -m verifier`."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    script = Path(sys.argv[0])
+    on_path = shutil.which("verifier")
+    if on_path and script.name == "verifier" and Path(on_path).resolve() == script.resolve():
+        return "verifier"
+    if script.name == "verifier" and script.exists():
+        try:
+            return (
+                os.path.relpath(script.resolve(), Path.cwd())
+                if script.resolve().is_relative_to(Path.cwd())
+                else str(script.resolve())
+            )
+        except ValueError:
+            return str(script.resolve())
+    if on_path:
+        return "verifier"
+    return f"{sys.executable} -m verifier"
+
+
 def print_demo(demo: Demo) -> None:
     cfg = demo.config_path
     click.echo(f"== sample exports written under {cfg.parent / 'exports'}; config {cfg}")
@@ -106,7 +131,8 @@ def print_demo(demo: Demo) -> None:
     if demo.plan_text is not None:
         click.echo(f"\n== verifier restore-plan {demo.plan_dataset} --as-of now")
         click.echo(demo.plan_text)
-    click.echo(f'\nTry: verifier --config {cfg} status   |   verifier --config {cfg} sql "SELECT * FROM findings"')
+    v = invocation()
+    click.echo(f'\nTry: {v} --config {cfg} status   |   {v} --config {cfg} sql "SELECT * FROM findings"')
     click.echo(f"(the run exited {demo.summary.exit_code}: the demo plants broken exports on purpose)")
 
 

@@ -26,15 +26,21 @@ RESTORE_EPILOG = (
 )
 
 
-def _time(_ctx: Any, _p: Any, value: str | None) -> datetime | None:
-    from verifier.timeutil import parse_time
+def _time(_ctx: Any, _p: Any, value: str | None) -> str | None:
+    from verifier.restore import asof
 
     if value is None:
         return None
     try:
-        return parse_time(value)
+        return asof.check(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _resolve(ctx: Context, dataset: str, as_of: str, destination: str | None, allow_unverified: bool) -> datetime:
+    from verifier.restore import asof
+
+    return asof.resolve(ctx.config(), dataset, as_of, destination=destination, allow_unverified=allow_unverified)
 
 
 def _common(f: Any) -> Any:
@@ -51,7 +57,7 @@ def _common(f: Any) -> Any:
         required=True,
         callback=_time,
         metavar="TIME",
-        help="Point in time, UTC: ISO 8601 (2024-05-01T06:00Z) or YYYYMMDDHHMM.",
+        help="Point in time, UTC: ISO 8601 (2024-05-01T06:00Z), YYYYMMDDHHMM, now or latest-intact.",
     )(f)
     f = click.argument("dataset")(f)
     return config_option(f)
@@ -61,7 +67,7 @@ def _common(f: Any) -> Any:
 @_common
 @click.pass_obj
 def restore_plan(
-    ctx: Context, dataset: str, as_of: datetime, destination: str | None, allow_unverified: bool, as_json: bool
+    ctx: Context, dataset: str, as_of: str, destination: str | None, allow_unverified: bool, as_json: bool
 ) -> int:
     """The exports and files needed to rebuild DATASET as of TIME, and whether they are all intact.
 
@@ -71,7 +77,8 @@ def restore_plan(
     """
     from verifier.restore import plan as restore_plan_mod
 
-    p = restore_plan_mod.plan(ctx.config(), dataset, as_of, destination=destination, allow_unverified=allow_unverified)
+    when = _resolve(ctx, dataset, as_of, destination, allow_unverified)
+    p = restore_plan_mod.plan(ctx.config(), dataset, when, destination=destination, allow_unverified=allow_unverified)
     if as_json:
         click.echo(out.dumps(restore_plan_mod.to_dict(p)))
     elif out.is_tty():
@@ -103,7 +110,7 @@ def restore_plan(
 def restore(
     ctx: Context,
     dataset: str,
-    as_of: datetime,
+    as_of: str,
     destination: str | None,
     allow_unverified: bool,
     as_json: bool,
@@ -121,11 +128,12 @@ def restore(
     from verifier.restore import fetch
     from verifier.restore import plan as plan_mod
 
+    when = _resolve(ctx, dataset, as_of, destination, allow_unverified)
     with _progress(quiet=as_json) as progress:
         r = fetch.restore(
             ctx.config(),
             dataset,
-            as_of,
+            when,
             to,
             destination=destination,
             allow_unverified=allow_unverified,

@@ -22,10 +22,10 @@ def restore_plan_dict(
     app: FastAPI, dataset_id: str, as_of: str, destination: str | None, allow_unverified: bool
 ) -> Any:
     """Shared by the API and the dashboard's form. Raises ApiError for bad input and unknown datasets."""
-    from verifier.timeutil import parse_time
+    from verifier.restore import asof
 
     try:
-        when = parse_time(as_of)
+        asof.check(as_of)
     except (ValueError, OverflowError) as exc:
         raise ApiError(400, "bad as_of", str(exc)) from None
     try:
@@ -40,6 +40,7 @@ def restore_plan_dict(
         raise ApiError(400, "unknown destination", f"{destination!r} is not configured")
 
     def make(_catalog: Any) -> Any:
+        when = asof.resolve(config, dataset_id, as_of, destination=destination, allow_unverified=allow_unverified)
         p = planmod.plan(config, dataset_id, when, destination=destination, allow_unverified=allow_unverified)
         if not any(a.recorded for a in p.attempts):
             raise ApiError(404, "unknown dataset", f"no exports of dataset {dataset_id!r} in the catalog")

@@ -74,7 +74,9 @@ class FindingsQuery(BaseModel):
 
 class RestorePlanQuery(BaseModel):
     dataset_id: str = Field(min_length=1, max_length=500)
-    as_of: str = Field(min_length=1, max_length=100, description="ISO 8601 (2024-05-01T06:00Z) or YYYYMMDDHHMM.")
+    as_of: str = Field(
+        min_length=1, max_length=100, description="ISO 8601 (2024-05-01T06:00Z), YYYYMMDDHHMM, now or latest-intact."
+    )
     destination: str | None = Field(None, max_length=200)
     allow_unverified: bool = False
 
