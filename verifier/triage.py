@@ -122,19 +122,26 @@ def flatten(groups: list[Group]) -> list[tuple[Finding, bool]]:
     return out
 
 
+class Relativizer:
+    """Paths relative to each finding's destination URL (`{name: url}`): people read
+    `ds1/exportTime=202611170600/part-0.parquet`; the catalog and `--json` keep the full URI."""
+
+    def __init__(self, urls: dict[str, str]) -> None:
+        self.bases = {
+            name: [p for p in (url.rstrip("/"), "file://" + url.rstrip("/")) if p] for name, url in urls.items() if url
+        }
+
+    def __call__(self, f: Finding) -> str:
+        return self.text(f.uri or "", f.destination)
+
+    def text(self, text: str, destination: str) -> str:
+        for base in sorted(self.bases.get(destination, []), key=len, reverse=True):
+            text = text.replace(base + "/", "")
+        return text
+
+
 def relativizer(urls: dict[str, str]) -> Callable[[Finding], str]:
-    """A function giving a finding's path relative to its destination's URL (`{name: url}`): people
-    read `ds1/exportTime=202611170600/part-0.parquet`, the catalog and `--json` keep the full URI."""
-
-    def rel(f: Finding) -> str:
-        uri = f.uri or ""
-        base = urls.get(f.destination, "")
-        for prefix in (base, "file://" + base):
-            if prefix and uri.startswith(prefix.rstrip("/") + "/"):
-                return uri[len(prefix.rstrip("/")) + 1 :]
-        return uri
-
-    return rel
+    return Relativizer(urls)
 
 
 def short_message(f: Finding, rel: Callable[[Finding], str]) -> str:
@@ -144,4 +151,6 @@ def short_message(f: Finding, rel: Callable[[Finding], str]) -> str:
         if text.startswith(f.uri + ": "):
             text = text[len(f.uri) + 2 :]
         text = text.replace(f.uri, rel(f))
+    if isinstance(rel, Relativizer):
+        text = rel.text(text, f.destination)
     return text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
@@ -15,7 +14,7 @@ from verifier.exitcodes import NOT_RUN
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.version_option(__version__, prog_name="verifier")
+@click.version_option(__version__, "-V", "--version", prog_name="verifier")
 @click.option(
     "--config",
     "config_path",
@@ -23,15 +22,24 @@ from verifier.exitcodes import NOT_RUN
     envvar="VERIFIER_CONFIG",
     help="Config file (TOML). Default: $VERIFIER_CONFIG, else ./verifier.toml.",
 )
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="More log lines on stderr (-vv: debug, with libraries).")
+@click.option("-q", "--quiet", count=True, help="Fewer log lines (-q: warnings, -qq: errors only).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or as one JSON object per line.",
+)
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
-    """Verify AEP / CJA dataset exports in cloud storage and keep their history in a DuckDB catalog."""
-    handler = logging.StreamHandler()
-    handler.addFilter(redact.ScrubFilter())
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)], handlers=[handler])
-    ctx.obj = Context(config_path)
+def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: int, log_format: str) -> None:
+    """Verify AEP / CJA dataset exports in cloud storage and keep their history in a DuckDB catalog.
+
+    Outside a terminal, a run logs a line per destination and per dataset (-q for fewer lines).
+    Shell completion: eval "$(_VERIFIER_COMPLETE=bash_source verifier)" (zsh_source, fish_source).
+    """
+    ctx.obj = Context(config_path, verbose, quiet, log_format)
+    ctx.obj.configure_logging()
 
 
 for _command in (

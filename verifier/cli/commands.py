@@ -217,6 +217,10 @@ def findings(
         run_id = queries.last_run_id(cat)
         if run_id is None:
             fail("no runs in the catalog yet; run `verifier run` first")
+    elif not queries.runs(cat, run_id):
+        newest = queries.last_run_id(cat)
+        hint = f"; the last run is {newest}" if newest else "; run `verifier run` first"
+        fail(f"no run {run_id} in the catalog{hint}")
     rows = queries.findings(cat, run_id, severity, dataset)
     if as_json:
         click.echo(out.dumps(rows))
@@ -224,7 +228,27 @@ def findings(
     if not rows:
         click.echo(f"run {run_id}: no findings")
         return
-    out.table(rows, ["severity", "code", "dataset_id", "export_time", "message"], title=f"findings of run {run_id}")
+    click.echo(f"findings of run {run_id}: {len(rows)}")
+    config = ctx.config()
+    out.print_findings(
+        [_finding(r) for r in rows], {d.name: d.url or "" for d in config.destinations}, run_id, limit=10**9
+    )
+
+
+def _finding(row: dict[str, Any]) -> Any:
+    from verifier.findings import CODES, Finding, Severity
+
+    code = row["code"] if row["code"] in CODES else "layout.unexpected_entry"
+    return Finding(
+        code=code,
+        message=row["message"] or "",
+        destination=row["destination"] or "",
+        dataset_id=row["dataset_id"],
+        export_time=row["export_time"],
+        uri=row["uri"],
+        severity=Severity.parse(row["severity"]),
+        extra={"first_run_id": row.get("first_run_id")},
+    )
 
 
 @click.command()

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from verifier.findings import Severity
+from verifier.findings import Finding, Severity
 from verifier.jsonable import dumps as dumps  # the CLI writes the JSON the service sends
 from verifier.timeutil import iso
 
@@ -82,14 +82,56 @@ def print_summary(summary: RunSummary) -> None:
     ]
     table(rows, title=f"run {summary.run_id} ({summary.level}) — exit {summary.exit_code}")
     shown = [f for f in summary.findings if f.sev >= Severity.WARNING]
-    for f in shown[:50]:
-        click.echo(f"{f.sev!s:7} {f.code:26} {f.message}")
-    if len(shown) > 50:
-        click.echo(f"... and {len(shown) - 50} more: verifier findings --last")
+    print_findings(shown, {d.name: d.url for d in summary.destinations}, summary.run_id)
     click.echo(
         f"{summary.count(Severity.ERROR)} error(s), {summary.count(Severity.WARNING)} warning(s), "
         f"{summary.count(Severity.INFO)} info in {summary.duration_s:.1f}s; exit status {summary.exit_code}"
     )
+
+
+_COLOURS = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
+
+
+def print_findings(findings: list[Finding], urls: dict[str, str], run_id: int | None, limit: int = 50) -> None:
+    """Root causes first with their consequences under them (`triage`), paths relative to their
+    destination, a mark for what is new in `run_id` and since when the rest has been open.
+    The full URIs stay in `--json` and in the catalog."""
+    from verifier.triage import flatten, relativizer, short_message, triage
+
+    rel = relativizer(urls)
+    items = flatten(triage(findings))
+    tty = is_tty()
+    console = Console(highlight=False) if tty else None
+    cause_uri: str | None = None
+    for f, consequence in items[:limit]:
+        first = f.extra.get("first_run_id")
+        mark = "new" if run_id is not None and first in (None, run_id) else f"open since run {first}"
+        where = (
+            rel(f)
+            if f.uri
+            else (
+                f"{f.dataset_id or ''} export {f.export_time:%Y-%m-%d %H:%M}"
+                if f.export_time
+                else (f.dataset_id or f.destination)
+            )
+        )
+        text = short_message(f, rel)
+        if consequence:
+            line = f"    ↳ {f.code}: {text}" if f.uri == cause_uri else f"    ↳ {f.code}  {where}: {text}"
+        else:
+            cause_uri = f.uri
+            line = f"{str(f.sev).upper():7} {f.code}  {where}  [{mark}]\n        {text}"
+        if console is not None:
+            from rich.text import Text
+
+            t = Text(line)
+            if not consequence:
+                t.stylize(_COLOURS[f.sev], 0, 7)
+            console.print(t)
+        else:
+            click.echo(line)
+    if len(items) > limit:
+        click.echo(f"... and {len(items) - limit} more: verifier findings --last")
 
 
 def invocation() -> str:
