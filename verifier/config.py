@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,7 @@ from verifier.aep.settings import parse_aep
 from verifier.checks import limits as check_limits
 from verifier.errors import ConfigError
 from verifier.findings import CODES, Severity
-from verifier.notify import parse_notify
-from verifier.settings import Config, Destination, ServiceConfig  # built here, defined in the leaf module
+from verifier.settings import Config, Destination, NotifyConfig, ServiceConfig  # built here, defined in the leaf module
 from verifier.timeutil import parse_duration, parse_size
 
 SCHEDULES = {"3h": 3, "6h": 6, "8h": 8, "9h": 9, "12h": 12, "24h": 24, "1d": 24}
@@ -198,28 +198,32 @@ def _destination(
     if url is not None and (problem := secretrules.url_problem(url)):
         raise fail(f"{key}.url", problem)
     merged = {**defaults, **{k: v for k, v in d.items() if k in DEFAULTS}}
+
+    def where(k: str) -> str:  # a value inherited from [defaults] is wrong there, not in this destination
+        return f"{key}.{k}" if k in d else f"defaults.{k}"
+
     fmt = merged["format"]
     if fmt not in FORMATS:
-        raise fail(f"{key}.format", f"{fmt!r}: use one of {', '.join(FORMATS)}")
+        raise fail(where("format"), f"{fmt!r}: use one of {', '.join(FORMATS)}")
     comp = merged["compression"]
     if comp not in COMPRESSIONS:
-        raise fail(f"{key}.compression", f"{comp!r}: use one of {', '.join(COMPRESSIONS)}")
+        raise fail(where("compression"), f"{comp!r}: use one of {', '.join(COMPRESSIONS)}")
     if fmt == "json" and comp != "gzip":
-        raise fail(f"{key}.compression", 'AEP exports JSON only as gzip (.json.gz); set compression = "gzip"')
+        raise fail(where("compression"), 'AEP exports JSON only as gzip (.json.gz); set compression = "gzip"')
     if not isinstance(merged["manifest"], bool):
-        raise fail(f"{key}.manifest", "must be true or false")
+        raise fail(where("manifest"), f"{merged['manifest']!r}: must be true or false (without quotes)")
     mode = merged["export_mode"]
     if mode not in EXPORT_MODES:
-        raise fail(f"{key}.export_mode", f"{mode!r}: use one of {', '.join(EXPORT_MODES)}")
+        raise fail(where("export_mode"), f"{mode!r}: use one of {', '.join(EXPORT_MODES)}")
     sched = str(merged["schedule"])
     if sched != "auto" and sched not in SCHEDULES:
-        raise fail(f"{key}.schedule", f"{sched!r}: use one of 3h, 6h, 8h, 12h, 24h or auto")
+        raise fail(where("schedule"), f"{sched!r}: use one of {', '.join(SCHEDULES)} or auto")
     durations = {}
     for k in ("stale_after", "settle_time"):
         try:
             durations[k] = parse_duration(str(merged[k]))
         except ValueError as exc:
-            raise fail(f"{key}.{k}", str(exc)) from None
+            raise fail(where(k), str(exc)) from None
     options = d.get("options", {})
     if not isinstance(options, dict):
         raise fail(f"{key}.options", "must be a table")
@@ -355,3 +359,47 @@ def _service(s: dict[str, Any], fail: Any, environ: Any) -> ServiceConfig:
     ):
         raise fail("service.public_url", f"{public_url!r}: the dashboard's address as people reach it, http(s)://...")
     return ServiceConfig(schedule=sched, level=level, sample=sample, token=token, public_url=public_url)
+
+
+NOTIFY_ON = ("error", "warning", "always")
+
+
+def parse_notify(
+    table: dict[str, Any], fail: Callable[[str, str], Exception], resolve: Callable[[str, Any], str]
+) -> NotifyConfig:
+    """`[notify]` from the config; `resolve(key, value)` turns a `${ENV}` reference into its value."""
+    allowed = {"on", "only_new", "secrets"}
+    unknown = set(table) - allowed
+    if unknown:
+        raise fail(f"notify.{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
+    on = table.get("on", "error")
+    if on not in NOTIFY_ON:
+        raise fail("notify.on", f"{on!r}: use one of {', '.join(NOTIFY_ON)}")
+    only_new = table.get("only_new", True)
+    if not isinstance(only_new, bool):
+        raise fail("notify.only_new", f"{only_new!r}: must be true or false")
+    secrets = table.get("secrets", {})
+    if not isinstance(secrets, dict) or set(secrets) - {"urls", "heartbeat"}:
+        raise fail("notify.secrets", "a table with `urls` (a list of ${ENV} references) and/or `heartbeat`")
+    urls_raw = secrets.get("urls", [])
+    if not isinstance(urls_raw, list):
+        raise fail("notify.secrets.urls", 'a list of environment references, like ["${SLACK_URL}"]')
+    urls = tuple(resolve(f"notify.secrets.urls[{i}]", u) for i, u in enumerate(urls_raw))
+    heartbeat = resolve("notify.secrets.heartbeat", secrets["heartbeat"]) if "heartbeat" in secrets else None
+    for i, u in enumerate(urls):
+        _check_apprise_url(u, f"notify.secrets.urls[{i}]", fail)
+    if heartbeat is not None and not heartbeat.startswith(("http://", "https://")):
+        raise fail("notify.secrets.heartbeat", "must resolve to an http:// or https:// URL (a ping URL)")
+    return NotifyConfig(on=on, only_new=only_new, urls=urls, heartbeat=heartbeat)
+
+
+def _check_apprise_url(url: str, key: str, fail: Callable[[str, str], Exception]) -> None:
+    import apprise
+
+    if not apprise.Apprise().add(url):
+        scheme = url.split("://", 1)[0] if "://" in url else "?"
+        raise fail(
+            key,
+            f"not a notification URL Apprise knows (scheme {scheme!r}); see "
+            "https://github.com/caronc/apprise/wiki for slack://, msteams://, mailto://, json://, ...",
+        )

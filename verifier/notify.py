@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from verifier import redact
 from verifier.errors import VerifierError
@@ -27,51 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("verifier.notify")
 
-ON_CHOICES = ("error", "warning", "always")
 HEARTBEAT_TIMEOUT_S = 10.0
 MAX_GROUPS = 20  # a message lists at most this many causes; the rest are counted
 FindingKey = tuple[str, str, str, str, str]
-
-
-def parse_notify(
-    table: dict[str, Any], fail: Callable[[str, str], Exception], resolve: Callable[[str, Any], str]
-) -> NotifyConfig:
-    """`[notify]` from the config; `resolve(key, value)` turns a `${ENV}` reference into its value."""
-    allowed = {"on", "only_new", "secrets"}
-    unknown = set(table) - allowed
-    if unknown:
-        raise fail(f"notify.{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
-    on = table.get("on", "error")
-    if on not in ON_CHOICES:
-        raise fail("notify.on", f"{on!r}: use one of {', '.join(ON_CHOICES)}")
-    only_new = table.get("only_new", True)
-    if not isinstance(only_new, bool):
-        raise fail("notify.only_new", f"{only_new!r}: must be true or false")
-    secrets = table.get("secrets", {})
-    if not isinstance(secrets, dict) or set(secrets) - {"urls", "heartbeat"}:
-        raise fail("notify.secrets", "a table with `urls` (a list of ${ENV} references) and/or `heartbeat`")
-    urls_raw = secrets.get("urls", [])
-    if not isinstance(urls_raw, list):
-        raise fail("notify.secrets.urls", 'a list of environment references, like ["${SLACK_URL}"]')
-    urls = tuple(resolve(f"notify.secrets.urls[{i}]", u) for i, u in enumerate(urls_raw))
-    heartbeat = resolve("notify.secrets.heartbeat", secrets["heartbeat"]) if "heartbeat" in secrets else None
-    for i, u in enumerate(urls):
-        _check_apprise_url(u, f"notify.secrets.urls[{i}]", fail)
-    if heartbeat is not None and not heartbeat.startswith(("http://", "https://")):
-        raise fail("notify.secrets.heartbeat", "must resolve to an http:// or https:// URL (a ping URL)")
-    return NotifyConfig(on=on, only_new=only_new, urls=urls, heartbeat=heartbeat)
-
-
-def _check_apprise_url(url: str, key: str, fail: Callable[[str, str], Exception]) -> None:
-    import apprise
-
-    if not apprise.Apprise().add(url):
-        scheme = url.split("://", 1)[0] if "://" in url else "?"
-        raise fail(
-            key,
-            f"not a notification URL Apprise knows (scheme {scheme!r}); see "
-            "https://github.com/caronc/apprise/wiki for slack://, msteams://, mailto://, json://, ...",
-        )
 
 
 def _threshold(on: str) -> Severity:

@@ -22,7 +22,9 @@ class LocalBackend(Backend):
     @classmethod
     def validate(cls, dest: Destination) -> None:
         if not dest.url:
-            raise ValueError("required: an absolute path or file:///abs/path")
+            raise ValueError(
+                "required: the folder, as a path (relative to the config file, or absolute) or file:///abs/path"
+            )
         if not os.path.isabs(_path(dest.url)):
             raise ValueError(f"{dest.url!r} is not an absolute path")
 
