@@ -50,7 +50,7 @@ def test_defaults_inherit_and_destination_wins(tmp_path: Path) -> None:
         ("[catalog]\npath = 1\n[bogus]\n", "bogus", "unknown key"),
         (
             "[defaults]\nformat = \"csv\"\n[[destinations]]\nname='a'\ntype='local'\nurl='/x'\n",
-            "destinations[a].format",
+            "defaults.format",
             "'csv'",
         ),
         ("[[destinations]]\nname='a'\ntype='nfs'\nurl='/x'\n", "destinations[a].type", "not a known backend"),
