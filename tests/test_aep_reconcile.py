@@ -15,6 +15,8 @@ from tests.aep_world import DS_A, DS_B, FLOW, RUN_DELAY, World, make_world
 from tests.helpers import NOW, codes, do_run, local_config, sql
 from tests.servers import Store
 from verifier import config as cfgmod
+from verifier import queries
+from verifier.catalog import Catalog
 from verifier.config import Config
 from verifier.testing.aep_fake import Switches
 
@@ -114,9 +116,17 @@ def test_a_failed_run_is_reported_with_adobes_error(tmp_path: Path, world: World
         status="failed",
         errors=[{"code": "ACTIVATION_BATCH-0000-FAILED", "message": "Job aborted."}],
     )
-    s = do_run(config(tmp_path, world))
+    cfg = config(tmp_path, world)
+    s = do_run(cfg)
     assert found(s) == [("flow.run_failed", None)] and s.exit_code == 2
     assert "ACTIVATION_BATCH-0000-FAILED: Job aborted." in s.findings[0].message
+    # status shows the dataflow's health beside the storage's, for each of its datasets
+    rows = queries.status(Catalog(cfg.catalog_path), now=NOW)
+    flows = {r["dataset_id"]: r["dataflow"] for r in rows}
+    assert set(flows) == {DS_A, DS_B}
+    assert {(f["flow_id"], f["state"], f["last_run_status"], f["failed_runs_7d"]) for f in flows.values()} == {
+        (FLOW, "enabled", "failed", 1)
+    }
 
 
 @pytest.mark.parametrize(

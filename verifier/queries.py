@@ -29,13 +29,39 @@ def status(catalog: Catalog, dataset: str | None = None, now: datetime | None = 
                 [dataset, dataset],
             )
         )
+        flows = _flows_by_dataset(con)
     out = []
     for r in rows:
         r = {k: _utc(v) for k, v in r.items()}
+        r["dataflow"] = flows.get((r["destination"], r["dataset_id"]))
         cadence = timedelta(hours=r["cadence_h"]) if r["cadence_h"] else None
         due = r["next_expected"]
         r["overdue"] = bool(due and cadence and now > due + cadence / 4)
         out.append(r)
+    return out
+
+
+def _flows_by_dataset(con: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """(destination, dataset) -> its AEP dataflow's health (`flow_health`), beside the storage's."""
+    import json
+
+    rows = _rows(
+        con.execute("SELECT h.*, f.dataset_ids FROM flow_health h JOIN flows f USING (flow_id) ORDER BY h.flow_id")
+    )
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        info = {
+            "flow_id": r["flow_id"],
+            "name": r["name"],
+            "state": r["state"],
+            "end_time": _utc(r["end_time"]),
+            "last_run_id": r["last_run_id"],
+            "last_run_status": r["last_run_status"],
+            "last_run_started_at": _utc(r["last_run_started_at"]),
+            "failed_runs_7d": r["failed_runs_7d"],
+        }
+        for ds in json.loads(r["dataset_ids"] or "[]"):
+            out.setdefault((r["destination"], ds), info)
     return out
 
 

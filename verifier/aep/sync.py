@@ -74,7 +74,20 @@ def run_step(
     findings: list[Finding] = []
     with FlowServiceClient(settings) as client:
         for dest, retention in dests:
-            result = reconcile_destination(client, catalog_path, dest, retention, now)
+            try:
+                result = reconcile_destination(client, catalog_path, dest, retention, now)
+            except Exception as exc:
+                log.exception("AEP reconciliation of %s failed", dest.name)
+                result = Reconciliation()
+                result.findings.append(
+                    Finding(
+                        "aep.unreachable",
+                        f"verifier failed while reconciling {dest.name} with Flow Service ({type(exc).__name__}: "
+                        f"{redact.scrub(str(exc))[:300]}); storage was checked — please report this",
+                        destination=dest.name,
+                        found_at=now,
+                    )
+                )
             wanted = set(datasets)
             findings += [f for f in result.findings if not wanted or f.dataset_id is None or f.dataset_id in wanted]
     return findings

@@ -154,6 +154,7 @@ def status(ctx: Context, dataset: str | None, as_json: bool) -> None:
             "next expected": r["next_expected"],
             "full-read": f"{r['full_read_pct'] or 0:.0f}%",
             "oldest full read": r["oldest_full_read"],
+            **({"dataflow": _flow_cell(r["dataflow"])} if any(x["dataflow"] for x in rows) else {}),
         }
         for r in rows
     ]
@@ -161,6 +162,18 @@ def status(ctx: Context, dataset: str | None, as_json: bool) -> None:
         click.echo("no datasets in the catalog yet; run `verifier run` first")
         return
     out.table(view)
+
+
+def _flow_cell(flow: dict[str, Any] | None) -> str:
+    """The dataflow's health in one cell: state, last run, failures, end time."""
+    if not flow:
+        return "-"
+    parts = [str(flow["state"]), f"last run {flow['last_run_status'] or 'none'}"]
+    if flow["failed_runs_7d"]:
+        parts.append(f"{flow['failed_runs_7d']} failed in 7d")
+    if flow["end_time"] is not None:
+        parts.append(f"ends {flow['end_time']:%Y-%m-%d}")
+    return ", ".join(parts)
 
 
 @click.command()
