@@ -1,4 +1,4 @@
-"""`verifier demo`: sample exports (a few broken), a run, status, a query, findings, a restore plan."""
+"""`verifier demo`: sample exports (a few broken), three nights of runs, status, a query, findings, a restore plan."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ DEMO_DEFECTS = [
     (2, 3, "json_bad_line"),
     (3, 4, "schema_drift"),  # a warning: the newest export added a column and retyped one
 ]
+# A manifest that is wrong on the first night, put right for the second and wrong again on the
+# third (the run shown), so the history has a finding fixed and then back (docs/sql.md).
+FLAPPING = (1, 3, "manifest_size_mismatch")
 DEMO_QUERY = (
     "SELECT dataset_id, count(*) AS exports, sum(record_count) AS records, "
     "round(sum(total_bytes) / 1e6, 2) AS mb, count(*) FILTER (WHERE status = 'failed') AS failed "
@@ -57,8 +60,9 @@ format = "json"
 """
 
 
-def generate(directory: Path, seed: int, now: datetime) -> Path:
-    """Write three destinations of sample exports under DIR/exports and a config; return the config path."""
+def generate(directory: Path, seed: int, now: datetime) -> tuple[Path, Any]:
+    """Write three destinations of sample exports under DIR/exports and a config; return the config
+    path and the export of FLAPPING."""
     from verifier_fixtures.defects import inject
     from verifier_fixtures.generate import generate_dataset
 
@@ -81,12 +85,28 @@ def generate(directory: Path, seed: int, now: datetime) -> Path:
         )
     for ds_i, ex_i, defect in DEMO_DEFECTS:
         inject(datasets[ds_i][ex_i], defect)
+    flapping = datasets[FLAPPING[0]][FLAPPING[1]]
     catalog = directory / "verifier.duckdb"
     for p in (catalog, catalog.with_name(catalog.name + ".wal")):
         p.unlink(missing_ok=True)
     cfg = directory / "verifier.toml"
     cfg.write_text(_config_text(exports.resolve(), catalog.resolve()))
-    return cfg
+    return cfg, flapping
+
+
+def _earlier_nights(config: Any, flapping: Any) -> None:
+    """Two quick nights before the one shown: FLAPPING broken on the first, put right on the second."""
+    from verifier_fixtures.defects import inject
+
+    from verifier.runner import RunOptions, run
+
+    good = flapping.manifest.read_bytes()
+    inject(flapping, FLAPPING[2])
+    broken = flapping.manifest.read_bytes()
+    run(config, RunOptions(level="metadata"))
+    flapping.manifest.write_bytes(good)
+    run(config, RunOptions(level="metadata"))
+    flapping.manifest.write_bytes(broken)
 
 
 @dataclass
@@ -114,8 +134,9 @@ def run_demo(directory: Path, seed: int = 7) -> Demo:
 
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
-    cfg_path = generate(directory, seed, now)
+    cfg_path, flapping = generate(directory, seed, now)
     config = cfgmod.load(cfg_path)
+    _earlier_nights(config, flapping)
     summary = run(config, RunOptions(level="full"))
     catalog = Catalog(config.catalog_path)
     rows = queries.status(catalog)
