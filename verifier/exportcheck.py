@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from verifier import references
 from verifier.backends.base import Backend
 from verifier.catalog.records import ExportOutcome, ExportRow, FileRow, VerificationRow
 from verifier.checks.files import check_file
@@ -154,6 +155,7 @@ def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: i
             modified_at=e.modified_at,
             etag=e.etag,
             first_seen_at=p.first_seen_at if p and p.first_seen_at else now,
+            first_seen_run=p.first_seen_run if p else run_id,
             checksums=list(e.checksums),
         )
         files[e.name] = row
@@ -245,7 +247,7 @@ def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: i
         if changed:
             findings.append(changed)
         level = plan.level
-        if name in plan.full_names or (p is not None and p.md5 and not unchanged and changed is None):
+        if name in plan.full_names or (p is not None and _was_read(p) and not unchanged and changed is None):
             level = "full"  # sampled, or rewritten behind our back with the same size: read it to know
         fc = check_file(backend, e, row.uri, dest, level)
         files_checked += 1
@@ -256,32 +258,24 @@ def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: i
         row.schema_hash = r.schema_hash
         row.schema_json = json.dumps(r.schema, sort_keys=True) if r.schema is not None else None
         row.record_count = r.record_count
-        if level == "full" and r.computed:
+        read_whole = level == "full" and bool(r.computed) and not _has(fc.findings, "file.unreadable")
+        if read_whole:
             row.md5, row.crc32c, row.full_read_at = r.computed.get("md5"), r.computed.get("crc32c"), now
-            if (
-                p is not None
-                and p.md5
-                and row.md5
-                and p.md5 != row.md5
-                and changed is None
-                and not any(f.code == "file.checksum_mismatch" for f in fc.findings)
-            ):
-                code = "file.checksum_mismatch" if unchanged else "file.changed"
-                findings.append(
-                    Finding(
-                        code,
-                        f"{row.uri}: MD5 of the bytes read now is {row.md5}, but a full read "
-                        f"on {p.full_read_at:%Y-%m-%d} recorded {p.md5}; the content changed "
-                        "after it was verified — restore this file from another copy",
-                        uri=row.uri,
-                    )
-                )
+            row.full_read_run = run_id
         elif p is not None and unchanged:
-            row.md5, row.crc32c, row.full_read_at = p.md5, p.crc32c, p.full_read_at
-            if row.record_count is None:
-                row.record_count = p.record_count
-            if row.schema_json is None:
-                row.schema_hash, row.schema_json = p.schema_hash, p.schema_json
+            _keep_last_read(p, row)
+        verdict = references.judge(
+            p,
+            row,
+            unchanged=unchanged,
+            read_whole=read_whole,
+            trusted=not _has(fc.findings, "file.checksum_mismatch"),
+            listing_changed=changed is not None,
+            run_id=run_id,
+            now=now,
+        )
+        if verdict is not None:
+            findings.append(verdict)
 
     if prev is not None:
         for name, p in sorted(prev.files.items()):
@@ -301,6 +295,23 @@ def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: i
     if young and status != "ok" and all(f.code in _INCOMPLETE_CODES or f.sev < Severity.ERROR for f in findings):
         status, findings = "pending", []  # still being written: judged once it settles
     return _outcome(plan, backend, status, flow_run_id, findings, files, bytes_read, t0, now, run_id, files_checked)
+
+
+def _has(findings: list[Finding], code: str) -> bool:
+    return any(f.code == code for f in findings)
+
+
+def _was_read(p: FileRow) -> bool:
+    return bool(p.md5 or p.reference)
+
+
+def _keep_last_read(p: FileRow, row: FileRow) -> None:
+    """Not read in full tonight: what the last full read of this same version knew stands."""
+    row.md5, row.crc32c, row.full_read_at, row.full_read_run = p.md5, p.crc32c, p.full_read_at, p.full_read_run
+    if row.record_count is None:
+        row.record_count = p.record_count
+    if row.schema_json is None:
+        row.schema_hash, row.schema_json = p.schema_hash, p.schema_json
 
 
 def _status(findings: list[Finding]) -> str:

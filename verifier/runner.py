@@ -170,8 +170,14 @@ def _run(
             prev = catalog.load_exports(dest.name)
             scanned.append((dest, backend, sr, prev, res))
 
+        ledger = sampling.RunLedger(
+            sampling.SampledRun(r, frozenset(d), frozenset(ds)) for r, d, ds in catalog.sampled_runs()
+        )
         sampled = sampling.plan_full_reads(
-            [(d.name, listing, prev) for d, _b, listing, prev, _r in scanned], percent=opts.sample, budget=opts.budget
+            [(d.name, listing, prev) for d, _b, listing, prev, _r in scanned],
+            percent=opts.sample,
+            budget=opts.budget,
+            ledger=ledger,
         )
         for dest, backend, listing, prev, res in scanned:
             if listing is not None and not _cancelled(opts):

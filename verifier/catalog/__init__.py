@@ -79,6 +79,22 @@ class Catalog:
                 [now_utc()],
             )
 
+    def sampled_runs(self) -> list[tuple[int, list[str], list[str]]]:
+        """Finished runs that sampled (--sample or --budget): run id, destinations, datasets (sampling.py)."""
+        with connect(self.path) as con:
+            rows = con.execute(
+                "SELECT run_id, args FROM runs WHERE status IN ('completed', 'incomplete') ORDER BY run_id"
+            ).fetchall()
+        out = []
+        for run_id, args in rows:
+            try:
+                a = json.loads(args or "{}")
+            except ValueError:
+                continue
+            if isinstance(a, dict) and (a.get("sample") is not None or a.get("budget") is not None):
+                out.append((int(run_id), list(a.get("destinations") or []), list(a.get("datasets") or [])))
+        return out
+
     # -- destinations -------------------------------------------------------------
     def upsert_destination(
         self, dest: Destination, url: str, scanned_at: datetime | None, error: str | None = None

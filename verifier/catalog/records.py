@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from verifier import redact
 from verifier.catalog.db import from_db, now_utc, to_db
+from verifier.catalog.references import REF_COLS, Reference, load_references, ref_row
 from verifier.findings import Finding
 from verifier.model import Checksum
 
@@ -38,6 +39,9 @@ class FileRow:
     schema_json: str | None = None
     first_seen_at: datetime | None = None
     checksums: list[Checksum] = field(default_factory=list)  # native ones, with provenance
+    full_read_run: int | None = None  # the run of the last full read (sampling counts runs)
+    first_seen_run: int | None = None
+    reference: Reference | None = None  # what every read of this version is compared against
 
     def primary_checksum(self) -> Checksum | None:
         """The checksum shown in the contract columns: MD5 first, then CRC32C, then any."""
@@ -137,6 +141,8 @@ _FILE_COLS = (
     "crc32c",
     "schema_json",
     "first_seen_at",
+    "full_read_run",
+    "first_seen_run",
 )
 _KEY = "destination = ? AND dataset_id = ? AND export_time = ?"
 
@@ -184,6 +190,7 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
     erows: list[list[Any]] = []
     frows: list[list[Any]] = []
     crows: list[list[Any]] = []
+    rrows: list[list[Any]] = []
     vrows: list[list[Any]] = []
     findings: list[Finding] = []
     recorded = now_utc()
@@ -206,6 +213,8 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
                 "checksum_source": p.source if p else None,
             }
             frows.append([to_db(v) if isinstance(v, datetime) else v for v in (vals[c] for c in _FILE_COLS)])
+            if f.reference is not None:
+                rrows.append(ref_row(key, f.name, f.size, f.etag, f.modified_at, f.reference))
             for c in f.checksums:
                 crows.append([*key, f.name, c.algo, c.value, c.source, recorded])
             for algo in ("md5", "crc32c"):
@@ -223,6 +232,7 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
             ("exports", "_batch_keys"),
             ("files", "_rewritten_keys"),
             ("checksums", "_rewritten_keys"),
+            ("file_references", "_rewritten_keys"),
         ):
             con.execute(
                 f"DELETE FROM {table} WHERE (destination, dataset_id, export_time) IN "
@@ -232,6 +242,7 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
             ("exports", _EXPORT_COLS, erows),
             ("files", _FILE_COLS, frows),
             ("checksums", _CHECKSUM_COLS, crows),
+            ("file_references", REF_COLS, rrows),
             ("verifications", _VERIFICATION_COLS, vrows),
         ):
             if rows:
@@ -277,7 +288,17 @@ _TYPES: dict[str, pa.DataType] = {
     },
     **{
         c: pa.int64()
-        for c in ("file_count", "total_bytes", "record_count", "run_id", "size", "files_checked", "bytes_read")
+        for c in (
+            "file_count",
+            "total_bytes",
+            "record_count",
+            "run_id",
+            "size",
+            "files_checked",
+            "bytes_read",
+            "full_read_run",
+            "first_seen_run",
+        )
     },
     "duration_s": pa.float64(),
     "skipped": pa.bool_(),
@@ -321,6 +342,10 @@ def load_exports(con: duckdb.DuckDBPyConnection, destination: str) -> dict[tuple
         parent = out.get((d, from_db(t)))  # type: ignore[arg-type]
         if parent is not None and name in parent.files:
             parent.files[name].checksums.append(Checksum(algo, value, source))
+    for (d, t, name), ref in load_references(con, destination).items():
+        parent = out.get((d, t))
+        if parent is not None and name in parent.files:
+            parent.files[name].reference = ref
     return out
 
 

@@ -54,6 +54,35 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     # in views.py: db.migrate re-creates them around every migration, so this one has no statement.
     (4, "views", []),
     (
+        2,
+        "file references and accepts; run ids of full reads for sampling coverage",
+        [
+            # One reference per file version, written by its first full read (or by `verifier accept`)
+            # and never by a read that disagrees with it: what every later read is compared against.
+            """CREATE TABLE file_references (
+            destination VARCHAR NOT NULL, dataset_id VARCHAR NOT NULL, export_time TIMESTAMP NOT NULL,
+            name VARCHAR NOT NULL, size BIGINT, etag VARCHAR, modified_at TIMESTAMP, md5 VARCHAR, crc32c VARCHAR,
+            record_count BIGINT, schema_hash VARCHAR, source VARCHAR NOT NULL, recorded_at TIMESTAMP,
+            run_id BIGINT)""",
+            """CREATE TABLE accepts (
+            accepted_at TIMESTAMP NOT NULL, accepted_by VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+            destination VARCHAR NOT NULL, dataset_id VARCHAR NOT NULL, export_time TIMESTAMP NOT NULL,
+            name VARCHAR NOT NULL, uri VARCHAR, old_md5 VARCHAR, new_md5 VARCHAR, old_crc32c VARCHAR,
+            new_crc32c VARCHAR)""",
+            # existing catalogs: the last full read is the best reference there is
+            """INSERT INTO file_references SELECT destination, dataset_id, export_time, name, size, etag,
+            modified_at, md5, crc32c, record_count, schema_hash, 'full_read', full_read_at, NULL
+            FROM files WHERE md5 IS NOT NULL""",
+            # sampling counts runs, not days: which run last read the file in full, and first saw it
+            "ALTER TABLE files ADD COLUMN full_read_run BIGINT",
+            "ALTER TABLE files ADD COLUMN first_seen_run BIGINT",
+            # files known before this version count as seen, and those read as read, in the latest run:
+            # the coverage guarantee starts from the upgrade
+            """UPDATE files SET first_seen_run = (SELECT coalesce(max(run_id), 0) FROM runs),
+            full_read_run = CASE WHEN full_read_at IS NULL THEN NULL ELSE (SELECT coalesce(max(run_id), 0) FROM runs) END""",
+        ],
+    ),
+    (
         5,
         "AEP dataflows and their runs",
         [

@@ -7,7 +7,7 @@ import sys
 import click
 
 from verifier import __version__, redact
-from verifier.cli import aep_cmds, catalog_cmd, commands, restore_cmds, serve_cmd
+from verifier.cli import accept_cmd, aep_cmds, catalog_cmd, commands, restore_cmds, serve_cmd
 from verifier.cli.context import Context, fail
 from verifier.errors import BackendUnavailable, CatalogError, CatalogLocked, ConfigError, VerifierError
 from verifier.exitcodes import NOT_RUN
@@ -55,6 +55,7 @@ for _command in (
     aep_cmds.aep,
     aep_cmds.init,
     catalog_cmd.catalog,
+    accept_cmd.accept,
 ):
     cli.add_command(_command)
 
