@@ -6,8 +6,8 @@ from datetime import datetime
 
 import click
 
-from verifier.cli.context import Context, config_option, fail
 from verifier.cli import render as out
+from verifier.cli.context import Context, config_option, fail
 
 
 def _export(_ctx: click.Context, _p: click.Parameter, value: str | None) -> tuple[str, str, datetime] | None:
