@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from fixtures.defects import inject
 from fixtures.generate import generate_dataset
 from tests.helpers import START, do_run, later, local_config, sql
-from verifier.sampling import Candidate, RunLedger, SampledRun, choose, period
+from verifier.catalog import Catalog
+from verifier.queries import status
+from verifier.sampling import Candidate, RunLedger, SampledRun, choose, period, runs_to_full_coverage
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DATASETS = ("ds-a", "ds-b")
@@ -127,11 +129,25 @@ def test_sample_25_reads_every_file_of_a_real_tree_within_four_runs(tmp_path: Pa
             newcomer = generate_dataset(folder, start=START, count=2, seed=7, rows_full=400)[0].dataset_id
         s = do_run(config, "metadata", now=later(24 * night), sample=25)
         assert s.exit_code == 2  # the broken export stays broken
-    assert {d for (d,) in sql(config, unread)} <= {newcomer}  # the first tree: all read within four runs
+    waiting = {d for (d,) in sql(config, unread)}
+    assert waiting <= {newcomer}  # the first tree: all read within four runs
+    # status says when coverage is complete: the newcomer's files have waited three of their four runs
+    outlook = {r["dataset_id"]: r["full_coverage_in_runs"] for r in status(Catalog(config.catalog_path))}
+    assert outlook == {ds: 1 if ds in waiting else 0 for ds in outlook} and len(outlook) == 3
     do_run(config, "metadata", now=later(24 * 5), sample=25)
     assert sql(config, unread) == []
+    rows = status(Catalog(config.catalog_path))
+    assert [r["full_coverage_in_runs"] for r in rows] == [0, 0, 0]
+    assert all(r["oldest_full_read"] is not None for r in rows)
     # a zero-byte file has nothing to read: it is reported, and counts as read
     assert sql(config, "SELECT count(*) FROM files WHERE size = 0 AND role = 'data'") == [(1,)]
     # the reads are spread over the runs (a share each night), not all done in one
     per_run = sql(config, "SELECT full_read_run, count(*) FROM files WHERE role = 'data' GROUP BY 1 ORDER BY 1")
     assert len(per_run) >= 4, per_run
+
+
+def test_runs_to_full_coverage() -> None:
+    assert runs_to_full_coverage([], 10.0) == 0
+    assert runs_to_full_coverage([0, 3], 10.0) == 10  # a file seen tonight: the full window
+    assert runs_to_full_coverage([9, 12], 10.0) == 1  # overdue ones are read in the next run
+    assert runs_to_full_coverage([2], None) is None  # only a budget: no promise

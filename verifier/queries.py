@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from verifier.catalog import Catalog
 from verifier.catalog.db import connect, from_db
+from verifier.catalog.records import SampledRunRow, sampled_runs
+from verifier.sampling import RunLedger, SampledRun, runs_to_full_coverage
 
 
 def _rows(cur: Any) -> list[dict[str, Any]]:
@@ -30,10 +33,12 @@ def status(catalog: Catalog, dataset: str | None = None, now: datetime | None = 
             )
         )
         flows = _flows_by_dataset(con)
+        outlook = coverage_outlook(con)
     out = []
     for r in rows:
         r = {k: _utc(v) for k, v in r.items()}
         r["dataflow"] = flows.get((r["destination"], r["dataset_id"]))
+        r.update(outlook.get((r["destination"], r["dataset_id"]), _NOTHING_WAITS))
         cadence = timedelta(hours=r["cadence_h"]) if r["cadence_h"] else None
         due = r["next_expected"]
         r["overdue"] = bool(due and cadence and now > due + cadence / 4)
@@ -141,3 +146,35 @@ def runs(catalog: Catalog, run_id: int | None = None, limit: int = 100) -> list[
             )
         )
     return [{k: _utc(v) for k, v in r.items()} for r in rows]
+
+
+_NOTHING_WAITS = {"full_coverage_in_runs": 0, "full_coverage_by": None}
+
+
+def coverage_outlook(con: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (destination, dataset): how many more sampled runs (at the last run's --sample) until
+    every data file has been read in full once, and when that is, from the runs' usual spacing.
+    Zero-byte files count as read. One function, so that a view or the API can use it too."""
+    runs = sampled_runs(con)
+    ledger = RunLedger(SampledRun(r.run_id, frozenset(r.destinations), frozenset(r.datasets)) for r in runs)
+    waits: dict[tuple[str, str], list[int]] = {}
+    for d, ds, seen in con.execute(
+        "SELECT destination, dataset_id, first_seen_run FROM files WHERE role = 'data' AND size > 0 "
+        "AND status <> 'vanished' AND full_read_run IS NULL"
+    ).fetchall():
+        waits.setdefault((d, ds), []).append(ledger.waited(d, ds, seen, inclusive=True))
+    out = {}
+    for key, w in waits.items():
+        mine = [r for r in runs if key[0] in r.destinations and (not r.datasets or key[1] in r.datasets)]
+        left = runs_to_full_coverage(w, mine[-1].percent if mine else None)
+        out[key] = {"full_coverage_in_runs": left, "full_coverage_by": _when(mine, left)}
+    return out
+
+
+def _when(runs: list[SampledRunRow], left: int | None) -> datetime | None:
+    """The last sampled run's start plus `left` times the median spacing of the recent ones."""
+    starts = [r.started_at for r in runs[-8:] if r.started_at is not None]
+    if left is None or len(starts) < 2:
+        return None
+    gaps = sorted(b - a for a, b in itertools.pairwise(starts))
+    return starts[-1] + gaps[len(gaps) // 2] * left

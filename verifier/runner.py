@@ -171,7 +171,8 @@ def _run(
             scanned.append((dest, backend, sr, prev, res))
 
         ledger = sampling.RunLedger(
-            sampling.SampledRun(r, frozenset(d), frozenset(ds)) for r, d, ds in catalog.sampled_runs()
+            sampling.SampledRun(r.run_id, frozenset(r.destinations), frozenset(r.datasets))
+            for r in catalog.sampled_runs()
         )
         sampled = sampling.plan_full_reads(
             [(d.name, listing, prev) for d, _b, listing, prev, _r in scanned],

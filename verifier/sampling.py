@@ -137,3 +137,15 @@ def plan_full_reads(
                         waited = ledger.waited(dest, ex.dataset_id, seen, inclusive=True)
                     candidates.append(Candidate((dest, ex.dataset_id, ex.export_time, e.name), e.size, waited, last))
     return choose(candidates, percent=percent, budget=budget)
+
+
+def runs_to_full_coverage(unread_waited: Iterable[int], percent: float | None) -> int | None:
+    """Sampled runs at `percent` until every file has been read in full at least once: 0 when all
+    have been; None when it cannot be said (nothing samples, or only a --budget, which guarantees
+    nothing). `unread_waited`: for each never-read file, the sampled runs it has waited."""
+    waits = list(unread_waited)
+    if not waits:
+        return 0
+    if percent is None:
+        return None
+    return max(1, max(period(percent) - w for w in waits))

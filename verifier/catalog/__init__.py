@@ -16,10 +16,12 @@ from verifier.catalog.records import (
     ExportOutcome,
     ExportRow,
     FileRow,
+    SampledRunRow,
     VerificationRow,
     insert_findings,
     load_exports,
     load_open_findings,
+    sampled_runs,
     write_outcomes,
 )
 from verifier.config import Destination
@@ -79,21 +81,10 @@ class Catalog:
                 [now_utc()],
             )
 
-    def sampled_runs(self) -> list[tuple[int, list[str], list[str]]]:
-        """Finished runs that sampled (--sample or --budget): run id, destinations, datasets (sampling.py)."""
+    def sampled_runs(self) -> list[SampledRunRow]:
+        """Finished runs that sampled (--sample or --budget), oldest first (sampling.py counts them)."""
         with connect(self.path) as con:
-            rows = con.execute(
-                "SELECT run_id, args FROM runs WHERE status IN ('completed', 'incomplete') ORDER BY run_id"
-            ).fetchall()
-        out = []
-        for run_id, args in rows:
-            try:
-                a = json.loads(args or "{}")
-            except ValueError:
-                continue
-            if isinstance(a, dict) and (a.get("sample") is not None or a.get("budget") is not None):
-                out.append((int(run_id), list(a.get("destinations") or []), list(a.get("datasets") or [])))
-        return out
+            return sampled_runs(con)
 
     # -- destinations -------------------------------------------------------------
     def upsert_destination(

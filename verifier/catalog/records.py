@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -383,4 +384,31 @@ def load_open_findings(
                 extra={"first_run_id": first},
             )
         )
+    return out
+
+
+@dataclass
+class SampledRunRow:
+    run_id: int
+    started_at: datetime | None
+    destinations: list[str]
+    datasets: list[str]  # empty: every dataset
+    percent: float | None  # None: --budget only
+
+
+def sampled_runs(con: duckdb.DuckDBPyConnection) -> list[SampledRunRow]:
+    """Finished runs that sampled (--sample or --budget), oldest first, with what they covered."""
+    rows = con.execute(
+        "SELECT run_id, started_at, args FROM runs WHERE status IN ('completed', 'incomplete') ORDER BY run_id"
+    ).fetchall()
+    out = []
+    for run_id, started, args in rows:
+        try:
+            a = json.loads(args or "{}")
+        except ValueError:
+            continue
+        if isinstance(a, dict) and (a.get("sample") is not None or a.get("budget") is not None):
+            dests, ds = list(a.get("destinations") or []), list(a.get("datasets") or [])
+            pct = float(a["sample"]) if a.get("sample") is not None else None
+            out.append(SampledRunRow(int(run_id), from_db(started), dests, ds, pct))
     return out

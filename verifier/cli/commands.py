@@ -25,6 +25,11 @@ def _executor(_ctx: Any, _p: Any, value: str) -> str:
     return value
 
 
+def _coverage(runs: int | None) -> str:
+    """Sampled runs until every data file has been read in full once."""
+    return "done" if runs == 0 else "-" if runs is None else f"{runs} sampled run{'s' if runs > 1 else ''}"
+
+
 def _size(_ctx: Any, _p: Any, value: str | None) -> int | None:
     from verifier.timeutil import parse_size
 
@@ -154,6 +159,7 @@ def status(ctx: Context, dataset: str | None, as_json: bool) -> None:
             "next expected": r["next_expected"],
             "full-read": f"{r['full_read_pct'] or 0:.0f}%",
             "oldest full read": r["oldest_full_read"],
+            "all read in": _coverage(r["full_coverage_in_runs"]),
             **({"dataflow": _flow_cell(r["dataflow"])} if any(x["dataflow"] for x in rows) else {}),
         }
         for r in rows
