@@ -50,9 +50,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX findings_run ON findings (run_id)",
         ],
     ),
-    # The views (open_findings, latest_exports, file_coverage, dataset_health, export_history) live
-    # in views.py: db.migrate re-creates them around every migration, so this one has no statement.
-    (4, "views", []),
     (
         2,
         "file references and accepts; run ids of full reads for sampling coverage",
@@ -82,6 +79,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             full_read_run = CASE WHEN full_read_at IS NULL THEN NULL ELSE (SELECT coalesce(max(run_id), 0) FROM runs) END""",
         ],
     ),
+    # The views (open_findings, latest_exports, file_coverage, dataset_health, export_history) live
+    # in views.py: db.migrate re-creates them around every migration, so this one has no statement.
+    (4, "views", []),
     (
         5,
         "AEP dataflows and their runs",
