@@ -129,6 +129,11 @@ def test_history_chart_marks_the_broken_export(browser: str, site: Served, env: 
     assert len(dom.find("circle", "dot")) == 4  # record counts from the full read; unknown for the corrupt one
     assert len(dom.find("tr", "export-broken")) == 1
     assert "parquet.corrupt" in " ".join(dom.text)
+    # what is open now, from the open_findings view, with the run that first found it
+    assert [(f["data-code"], f["data-first-run"]) for f in dom.find("tr", "finding")] == [
+        ("restore.chain_broken", "1"),
+        ("parquet.corrupt", "1"),
+    ]
 
 
 def test_restore_form_renders_a_plan(browser: str, site: Served, env: Env, tmp_path: Path) -> None:

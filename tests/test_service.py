@@ -233,6 +233,30 @@ def test_datasets(http: httpx.Client, env: Env) -> None:
     assert [d["dataset_id"] for d in only] == [GOOD]
 
 
+def test_datasets_and_open_findings_are_the_views(http: httpx.Client, env: Env) -> None:
+    def view(query: str) -> list[dict[str, object]]:
+        r = http.post("/api/sql", json={"query": query})
+        assert r.status_code == 200, r.text
+        return [dict(zip(r.json()["columns"], row, strict=True)) for row in r.json()["rows"]]
+
+    def same(v: object) -> object:  # the API writes times as ISO with a Z, SQL answers without
+        return str(v)[:19] if isinstance(v, str) and v[:2] == "20" else v
+
+    health = {r["dataset_id"]: r for r in view("SELECT * FROM dataset_health")}
+    for row in http.get("/api/datasets").json():
+        want = health[row["dataset_id"]]
+        assert {k: same(row[k]) for k in want} == {k: same(v) for k, v in want.items()}
+    r = http.get("/api/findings/open", params={"dataset_id": BROKEN})
+    assert r.status_code == 200
+    broken_at = (env.start + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [(f["code"], f["severity"], f["export_time"], f["first_run_id"]) for f in r.json()] == [
+        ("restore.chain_broken", "error", broken_at, 1),
+        ("parquet.corrupt", "error", broken_at, 1),
+    ]
+    assert http.get("/api/findings/open", params={"dataset_id": GOOD}).json() == []
+    assert len(view("SELECT * FROM open_findings")) == len(http.get("/api/findings/open").json())
+
+
 def test_dataset_exports(http: httpx.Client, env: Env) -> None:
     r = http.get(f"/api/datasets/{BROKEN}/exports")
     assert r.status_code == 200

@@ -244,6 +244,14 @@ def create_app(
             raise ApiError(404, "unknown run", f"no run {run_id} in the catalog")
         return _json(reader.read(queries.findings, run_id, q.severity, q.dataset_id, limit=q.limit, empty=[]))
 
+    @app.get("/api/findings/open", tags=["findings"])
+    def open_findings(
+        dataset_id: Annotated[str | None, Query(max_length=500)] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> JSONResponse:
+        """What is broken now (the `open_findings` view): every open finding, worst first, with since when."""
+        return _json(reader.read(queries.open_findings, dataset_id, limit=limit, empty=[]))
+
     @app.get("/api/restore-plan", tags=["restore"], responses={404: {"model": ErrorBody}, 501: {"model": ErrorBody}})
     def restore_plan(q: Annotated[RestorePlanQuery, Query()]) -> JSONResponse:
         """The exports and files needed to rebuild a dataset as of a time, as `restore-plan --json` prints it."""
