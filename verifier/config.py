@@ -17,6 +17,8 @@ from verifier.checks import limits as check_limits
 from verifier.errors import ConfigError
 from verifier.findings import CODES, Severity
 from verifier.settings import Config, Destination, NotifyConfig, ServiceConfig  # built here, defined in the leaf module
+from verifier.templates import DEFAULT as DEFAULT_TEMPLATE
+from verifier.templates import TemplateError, compile_template
 from verifier.timeutil import parse_duration, parse_size
 
 SCHEDULES = {"3h": 3, "6h": 6, "8h": 8, "9h": 9, "12h": 12, "24h": 24, "1d": 24}
@@ -34,7 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "stale_after": "48h",
     "settle_time": "2h",
 }
-_DEST_KEYS = {"name", "type", "url", "options", "secrets", "flows", *DEFAULTS}
+_DEST_KEYS = {"name", "type", "url", "options", "secrets", "flows", "folder_template", *DEFAULTS}
 _TOP_KEYS = {"catalog", "defaults", "destinations", "severity", "service", "notify", "aep", "limits"}
 _DEST_KEYS |= {"encryption", "pgp_recipient"}  # PGP-encrypted exports: docs/pgp.md
 
@@ -252,7 +254,15 @@ def _destination(
         raise fail(f"{key}.flows", 'a list of dataflow ids, e.g. ["7a6e996c-afcc-48ff-ab14-594321147cdd"]')
     encryption, recipients = _pgp(d, btype, secrets, key, fail)
     pgp_secrets = {k: secrets.pop(k) for k in _PGP_SECRETS if k in secrets}  # not for the store client
+    template = d.get("folder_template", DEFAULT_TEMPLATE)
+    try:
+        template = compile_template(template).text if isinstance(template, str) else None
+    except TemplateError as exc:
+        raise fail(f"{key}.folder_template", str(exc)) from None
+    if template is None:
+        raise fail(f"{key}.folder_template", 'a string such as "%DATASET_ID%/%EXPORT_TIME%"')
     dest = Destination(
+        folder_template=template,
         flows=[f.strip() for f in flows],
         name=name,
         type=btype,

@@ -15,6 +15,8 @@ from verifier.backends.base import Backend
 from verifier.errors import StoreError
 from verifier.findings import Finding
 from verifier.model import Entry
+from verifier.templates import DEFAULT as DEFAULT_TEMPLATE
+from verifier.templates import compile_template
 from verifier.timeutil import parse_export_time
 
 EXPORT_PREFIX = "exportTime="
@@ -80,6 +82,11 @@ def scan(
         raise StoreError(
             f"{backend.uri(root)} does not exist or is not a folder; check the destination url", transient=False
         )
+    template = getattr(dest, "folder_template", DEFAULT_TEMPLATE)
+    if template != DEFAULT_TEMPLATE:  # the default layout keeps its own, faster walk below
+        from verifier.layout_template import scan_template
+
+        return scan_template(backend, compile_template(template), top, wanted, jobs, progress)
     dataset_dirs: list[Entry] = []
     for e in top:
         if e.is_dir:

@@ -37,6 +37,7 @@ class Destination:
     options: dict[str, Any] = field(default_factory=dict)
     secrets: dict[str, str] = field(repr=False, default_factory=dict)  # resolved values
     flows: list[str] = field(default_factory=list)  # AEP dataset-export dataflow ids writing here
+    folder_template: str = "%DATASET_ID%/%EXPORT_TIME%"  # Adobe's folder name template (templates.py)
 
     def __repr__(self) -> str:  # never show secrets, even in a traceback's locals
         return f"Destination(name={self.name!r}, type={self.type!r})"

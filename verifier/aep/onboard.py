@@ -99,7 +99,7 @@ def _name(kind: str, url: str | None, taken: set[str]) -> str:
 
 def destination_blocks(snaps: list[FlowSnapshot]) -> str:
     """`[[destinations]]` blocks: one per store location, listing the flows that write there."""
-    groups: dict[tuple[str, str | None, str, str, str], list[FlowSnapshot]] = {}
+    groups: dict[tuple[str, str | None, str, str, str, str], list[FlowSnapshot]] = {}
     for snap in snaps:
         kind = snap.flow.destination_type
         if kind is None:
@@ -111,10 +111,11 @@ def destination_blocks(snaps: list[FlowSnapshot]) -> str:
             (t.format if t else None) or "parquet",
             (t.compression if t else None) or "gzip",
             schedule_of(snap),
+            (snap.template or DEFAULT_TEMPLATE).strip().strip("/"),
         )
         groups.setdefault(key, []).append(snap)
     out, taken = [], set[str]()
-    for (kind, url, fmt, comp, sched), members in groups.items():
+    for (kind, url, fmt, comp, sched, template), members in groups.items():
         lines = ["[[destinations]]", f"name = {toml_str(_name(kind, url, taken))}", f"type = {toml_str(kind)}"]
         if url:
             lines.append(f"url = {toml_str(url)}")
@@ -130,9 +131,8 @@ def destination_blocks(snaps: list[FlowSnapshot]) -> str:
             f"manifest = {'true' if manifest else 'false'}",
             "flows = [" + ", ".join(toml_str(m.flow.id) for m in members) + "]",
         ]
-        for m in members:
-            if (m.template or DEFAULT_TEMPLATE) != DEFAULT_TEMPLATE:
-                lines.append(f"# flow {m.flow.id} writes folders as {m.template!r}: only the default layout is scanned")
+        if template != DEFAULT_TEMPLATE:
+            lines.append(f"folder_template = {toml_str(template)}")
         secrets = SECRETS.get(kind, {})
         if secrets:
             lines.append("[destinations.secrets]")

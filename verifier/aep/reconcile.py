@@ -244,8 +244,8 @@ def settings_differences(dest: Destination, snap: FlowSnapshot) -> list[str]:
     mode = _MODES.get(s.export_mode or "")
     if mode and mode != dest.export_mode:
         diffs.append(f"export mode {s.export_mode} in the dataflow, {dest.export_mode} in the config")
-    template = snap.template or DEFAULT_TEMPLATE
-    configured = getattr(dest, "folder_template", None) or DEFAULT_TEMPLATE
+    template = (snap.template or DEFAULT_TEMPLATE).strip().strip("/")
+    configured = dest.folder_template
     if template != configured:
         diffs.append(f"folder template {template!r} in the dataflow, {configured!r} in the config")
     return diffs

@@ -377,7 +377,12 @@ def _place(folder: int, temp: str, name: str) -> None:
 
 # -- reading -----------------------------------------------------------------------------------
 def _store_path(backend: Backend, dataset: str, lk: Link, name: str) -> str:
-    return f"{backend.root().rstrip('/')}/{dataset}/{lk.folder}/{name}"
+    root = backend.root().rstrip("/")
+    base = backend.uri(root).rstrip("/") + "/"
+    rel = lk.uri[len(base) :] if lk.uri and lk.uri.startswith(base) else ""
+    if rel and ".." not in rel.split("/"):  # the folder as scanned, whatever the destination's folder_template
+        return f"{root}/{rel}/{name}"
+    return f"{root}/{dataset}/{lk.folder}/{name}"
 
 
 def _store_blocks(backend: Backend, path: str) -> Iterator[bytes]:
