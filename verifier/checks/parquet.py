@@ -18,7 +18,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from verifier.checks import Outcome, ReadRange, limits, parquet_crypto, read_exact, second_reader
+from verifier.checks import Outcome, ReadRange, limits, parquet_prescan, read_exact, second_reader
 from verifier.checks.formats import (
     EXPECTED_CODEC,
     PARQUET_ENCRYPTED_MAGIC,
@@ -98,9 +98,13 @@ def inspect(read: ReadRange, size: int, name: str, dest: Destination, out: Outco
         footer = tail[len(tail) - 8 - footer_len : len(tail) - 8]
     else:
         footer = read_exact(read, size - 8 - footer_len, size - 8, out)
-    algorithm = parquet_crypto.footer_algorithm(footer)
-    if algorithm:
-        out.add(ENCRYPTED, f"the plaintext footer declares encrypted columns ({algorithm}); {_NOT_AEP}")
+    pre = parquet_prescan.prescan(footer)  # before pyarrow: it aborts the process on both
+    if pre.algorithm:
+        out.add(ENCRYPTED, f"the plaintext footer declares encrypted columns ({pre.algorithm}); {_NOT_AEP}")
+        return None
+    if pre.bad_codec:
+        i, j, codec = pre.bad_codec
+        out.add(CORRUPT, f"row group {i} column {j} names compression codec {codec}, which does not exist — {REEXPORT}")
         return None
     try:
         buf = pa.BufferReader(PARQUET_MAGIC + footer + tail[-8:])
