@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from verifier import executors, history, redact, sampling
+from verifier import credentials, executors, history, redact, sampling
 from verifier.backends import make_backend
 from verifier.backends.base import Backend
 from verifier.catalog import Catalog, ExportOutcome, ExportRow, RunLock
@@ -149,6 +149,9 @@ def _run(
             backend = make_backend(dest)
             res = DestinationResult(name=dest.name, type=dest.type, url=_safe_url(backend))
             progress.destination_started(dest.name)
+            if expiring := [_sev(config, f) for f in credentials.findings(dest, now)]:
+                findings.extend(expiring)
+                catalog.add_findings(run_id, expiring)
             try:
                 sr = scan(backend, datasets=opts.datasets, jobs=_jobs(opts, backend))
             except (StoreError, OSError, VerifierError) as exc:

@@ -49,6 +49,7 @@ for _command in (
     commands.findings,
     commands.sql,
     commands.demo,
+    commands.doctor,
     restore_cmds.restore_plan,
     restore_cmds.restore,
     serve_cmd.serve,

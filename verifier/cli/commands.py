@@ -312,3 +312,24 @@ def demo(directory: Path | None, seed: int) -> int:
 
     out.print_demo(run_demo(directory or Path("demo"), seed=seed))
     return 0
+
+
+@click.command()
+@config_option
+@click.option(
+    "--destination", "destinations", multiple=True, metavar="NAME", help="Only this destination (repeatable)."
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.pass_obj
+def doctor(ctx: Context, destinations: tuple[str, ...], as_json: bool) -> int:
+    """Check the config works, without recording a run: secrets, credential expiry, each store
+    listable and one file readable, clock skew, the AEP token. Exit 0 (fine), 3 (something could
+    not be reached or read) or 4 (bad config)."""
+    from verifier.doctor import exit_code, run_doctor
+
+    checks = run_doctor(ctx.config(), list(destinations) or None)
+    if as_json:
+        click.echo(out.dumps([c.as_dict() for c in checks]))
+    else:
+        out.table([c.as_dict() for c in checks], ["target", "check", "outcome", "detail"], title="verifier doctor")
+    return exit_code(checks)
