@@ -106,6 +106,11 @@ def restore_plan(
     metavar="PATH",
     help="Also load the restored chain into a table: PATH.duckdb (table dataset_<id>) or PATH.parquet.",
 )
+@click.option(
+    "--decrypt",
+    is_flag=True,
+    help="Encrypted destination: write the plaintext (integrity-checked, decoded) instead of the ciphertext.",
+)
 @click.pass_obj
 def restore(
     ctx: Context,
@@ -118,6 +123,7 @@ def restore(
     dry_run: bool,
     jobs: int | None,
     into: Path | None,
+    decrypt: bool,
 ) -> int:
     """Fetch the files that rebuild DATASET as of TIME into DIR, each checked against the catalog.
 
@@ -141,6 +147,7 @@ def restore(
             jobs=jobs,
             into=into,
             progress=progress,
+            decrypt=decrypt,
         )
     if as_json:
         click.echo(out.dumps(fetch.to_dict(r)))

@@ -20,9 +20,10 @@ import errno
 import os
 import secrets
 import stat
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,10 @@ from typing import Any
 from verifier import redact
 from verifier.backends import make_backend
 from verifier.backends.base import Backend
-from verifier.checks import Outcome, limits, ndjson, parquet
+from verifier.checks import Outcome, gpg, limits, ndjson, parquet, pgp
 from verifier.checks.files import stream_blocks
-from verifier.checks.hashing import ALGORITHMS, PROVENANCE, MultiHasher, read_ahead
+from verifier.checks.formats import plain_name
+from verifier.checks.hashing import ALGORITHMS, PROVENANCE, MultiHasher, iter_blocks, read_ahead
 from verifier.checks.manifest import plain_name_problem
 from verifier.config import Config, Destination
 from verifier.errors import ConfigError, StoreError
@@ -127,6 +129,7 @@ def restore(
     jobs: int | None = None,
     into: Path | None = None,
     progress: FetchProgress | None = None,
+    decrypt: bool = False,
 ) -> RestoreResult:
     """Plan, then fetch every file of the chain into `to`; optionally load it `into` a table.
 
@@ -148,18 +151,41 @@ def restore(
     chosen = p.chosen
     if chosen is None:
         return result
-    backend = make_backend(config.destination(chosen.destination))
+    dest = config.destination(chosen.destination)
+    _check_decrypt(dest, decrypt, into)
+    backend = make_backend(dest)
     try:
-        _fetch_all(backend, p, to, result, dry_run, jobs or backend.default_jobs, progress)
+        _fetch_all(backend, p, to, result, dry_run, jobs or backend.default_jobs, progress, decrypt)
     finally:
         backend.close()
     if into is not None and result.complete and not dry_run:
-        files = [(to / p.dataset_id / lk.folder / f.name, lk.export_time) for lk in p.links for f in lk.files]
+        files = [
+            (to / p.dataset_id / lk.folder / _target(f.name, dest, decrypt), lk.export_time)
+            for lk in p.links
+            for f in lk.files
+        ]
         try:
             result.load = loader.load(into, p.dataset_id, files, backend.dest.format, p.total_records)
         except loader.LoadError as exc:
             result.load_error = str(exc)
     return result
+
+
+def _check_decrypt(dest: Destination, decrypt: bool, into: Path | None) -> None:
+    """--decrypt needs an encrypted destination with its private key; --into needs plaintext."""
+    if decrypt and (dest.encryption != "pgp" or "pgp_private_key" not in dest.pgp_secrets):
+        raise ConfigError(
+            f"--decrypt: destination {dest.name!r} has no "
+            + ("encryption" if dest.encryption != "pgp" else "secrets.pgp_private_key")
+            + " configured (docs/pgp.md)"
+        )
+    if into is not None and dest.encryption == "pgp" and not decrypt:
+        raise ConfigError(f"--into: destination {dest.name!r} is encrypted; add --decrypt to load the plaintext")
+
+
+def _target(name: str, dest: Destination, decrypt: bool) -> str:
+    """The name written under DIR: the plaintext drops a .gpg / .pgp suffix."""
+    return plain_name(name, dest) if decrypt else name
 
 
 def _fetch_all(
@@ -170,6 +196,7 @@ def _fetch_all(
     dry_run: bool,
     jobs: int,
     progress: FetchProgress,
+    decrypt: bool = False,
 ) -> None:
     root_fd: int | None = None
     folders: list[int] = []
@@ -194,7 +221,7 @@ def _fetch_all(
                 continue
             tasks.extend((lk, f, fd) for f in lk.files)
         progress.start(len(tasks), sum(f.size for _, f, _ in tasks))
-        ctx = _Context(backend, backend.dest, p, dry_run, progress)
+        ctx = _Context(backend, backend.dest, p, dry_run, progress, decrypt)
         with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="verifier-restore") as pool:
             futures: list[Future[FileResult]] = [pool.submit(ctx.one, lk, f, fd) for lk, f, fd in tasks]
             try:
@@ -252,6 +279,7 @@ class _Context:
     plan: Plan
     dry_run: bool
     progress: FetchProgress
+    decrypt: bool = False  # write the verified plaintext of an encrypted export
 
     def one(self, lk: Link, f: PlanFile, folder: int | None) -> FileResult:
         """Restore one file; every problem becomes the result's action and message."""
@@ -272,7 +300,7 @@ class _Context:
 
     def _one(self, lk: Link, f: PlanFile, folder: int | None) -> FileResult:
         if folder is not None:
-            existing = _existing(folder, f.name)
+            existing = _existing(folder, _target(f.name, self.dest, self.decrypt))
             if existing:
                 try:
                     how = self._verify_existing(folder, f)
@@ -298,19 +326,21 @@ class _Context:
         return _result(self.plan, lk, f, RESTORED, verified_by=how, bytes_fetched=fetched)
 
     def _fetch(self, lk: Link, f: PlanFile, folder: int) -> tuple[str, int]:
-        temp = _temp_name(f.name)
+        name = _target(f.name, self.dest, self.decrypt)
+        temp = _temp_name(name)
         fd = os.open(temp, _NEW_FILE_FLAGS, 0o666, dir_fd=folder)
         placed = False
         try:
             hasher = MultiHasher(_entry(f, ""))
             path = _store_path(self.backend, self.plan.dataset_id, lk, f.name)
-            for block in _store_blocks(self.backend, path):
-                _write_all(fd, block)
-                hasher.update(block)
-                self.progress.advance(len(block))
-            os.fsync(fd)
-            how = _verify(fd, f, hasher, self.dest)
-            _place(folder, temp, f.name)
+            if self.decrypt:
+                how = self._decrypt_into(fd, f, self._counted(_store_blocks(self.backend, path), hasher), hasher)
+            else:
+                for block in self._counted(_store_blocks(self.backend, path), hasher):
+                    _write_all(fd, block)
+                os.fsync(fd)
+                how = _verify(fd, f, hasher, self.dest)
+            _place(folder, temp, name)
             placed = True
             return how, hasher.nbytes
         finally:
@@ -321,7 +351,43 @@ class _Context:
                 except FileNotFoundError:
                     pass
 
+    def _counted(self, blocks: Iterator[bytes], hasher: MultiHasher) -> Iterator[bytes]:
+        for block in blocks:
+            hasher.update(block)
+            self.progress.advance(len(block))
+            yield block
+
+    def _decrypt_into(self, fd: int, f: PlanFile, blocks: Iterator[bytes], hasher: MultiHasher) -> str:
+        """--decrypt: the ciphertext is hashed on its way to gpg and checked against the catalog;
+        the plaintext (its integrity checked by gpg) is spooled, copied to `fd` and decoded in full."""
+        with tempfile.TemporaryDirectory(dir=limits.SPOOL_DIR, prefix="verifier-plain-") as tmp:
+            plain, out = os.path.join(tmp, "plain"), Outcome()
+            try:
+                decrypted = gpg.decrypt(blocks, f.size, self.dest, plain, out)
+            except gpg.GpgUnavailable as exc:
+                raise Mismatch(f"cannot decrypt: {exc}") from None
+            checked = _compare(f, hasher)  # the ciphertext first: a mismatch says more than a failed decryption
+            if not decrypted:
+                raise Mismatch("; ".join(f"{code}: {detail}" for code, detail in out.problems))
+            with open(plain, "rb") as src:
+                for block in iter_blocks(src, limits.READ_BLOCK_BYTES):
+                    _write_all(fd, block)
+        os.fsync(fd)
+        how = self._verify_plaintext(fd, f)
+        return ("size and " + ", ".join(f"{c.algo} ({c.source})" for c in checked) + "; " if checked else "") + how
+
+    def _verify_plaintext(self, fd: int, f: PlanFile) -> str:
+        size = os.fstat(fd).st_size
+        _decode(fd, replace(f, name=plain_name(f.name, self.dest), size=size), self.dest, encrypted=False)
+        return "decrypted (integrity checked) and decoded"
+
     def _verify_existing(self, folder: int, f: PlanFile) -> str:
+        if self.decrypt:  # a plaintext restored earlier: the catalog's checksums are the ciphertext's
+            fd = os.open(_target(f.name, self.dest, True), _READ_FLAGS, dir_fd=folder)
+            try:
+                return self._verify_plaintext(fd, f)
+            finally:
+                os.close(fd)
         fd = os.open(f.name, _READ_FLAGS, dir_fd=folder)
         try:
             hasher = MultiHasher(_entry(f, ""))
@@ -415,6 +481,18 @@ def _entry(f: PlanFile, path: str) -> Entry:
 
 def _verify(fd: int, f: PlanFile, hasher: MultiHasher, dest: Destination) -> str:
     """Compare what was read with the catalog; return how it was verified or raise Mismatch."""
+    checked = _compare(f, hasher)
+    if checked:
+        return "size and " + ", ".join(f"{c.algo} ({c.source})" for c in checked)
+    _decode(fd, f, dest)
+    if f.checksums:  # recorded, but none this verifier computes (crc64nvme, an S3 multipart ETag...)
+        algos = ", ".join(sorted({c.algo for c in f.checksums}))
+        return f"verified by size and decoding; the recorded checksum ({algos}) is not one verifier can compute"
+    return NO_CHECKSUM
+
+
+def _compare(f: PlanFile, hasher: MultiHasher) -> list[Checksum]:
+    """Size and every usable recorded checksum against the bytes read: the ones that agreed, or Mismatch."""
     if hasher.nbytes != f.size:
         raise Mismatch(f"{hasher.nbytes} bytes read, the catalog records {f.size}")
     computed = hasher.hexdigests()
@@ -431,20 +509,16 @@ def _verify(fd: int, f: PlanFile, hasher: MultiHasher, dest: Destination) -> str
             bad.append(f"{c.algo} of the bytes is {mine}, the catalog's {c.algo} ({where}) is {c.value.lower()}")
     if bad:
         raise Mismatch("; ".join(bad))
-    checked = [c for c in usable if c.algo in computed]
-    if checked:
-        return "size and " + ", ".join(f"{c.algo} ({c.source})" for c in checked)
-    _decode(fd, f, dest)
-    if f.checksums:  # recorded, but none this verifier computes (crc64nvme, an S3 multipart ETag...)
-        algos = ", ".join(sorted({c.algo for c in f.checksums}))
-        return f"verified by size and decoding; the recorded checksum ({algos}) is not one verifier can compute"
-    return NO_CHECKSUM
+    return [c for c in usable if c.algo in computed]
 
 
-def _decode(fd: int, f: PlanFile, dest: Destination) -> None:
-    """No checksum to compare with: read the content through (every page, every line)."""
+def _decode(fd: int, f: PlanFile, dest: Destination, *, encrypted: bool = True) -> None:
+    """No checksum to compare with: read the content through (every page, every line; of an
+    encrypted export, every packet header: the ciphertext cannot be decoded without decrypting)."""
     out = Outcome()
-    if dest.format == "json":
+    if encrypted and dest.encryption == "pgp":
+        pgp.walk(_fd_blocks(fd), f.size, dest.pgp_recipients, out)
+    elif dest.format == "json":
         ndjson.scan_stream(_fd_blocks(fd), f.size, out)
     else:
 
