@@ -3,21 +3,25 @@ one thing broken per scenario, exactly one finding expected (and none on the goo
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.aep_world import DS_A, DS_B, FLOW, RUN_DELAY, World, make_world
 from tests.helpers import NOW, codes, do_run, local_config, sql
 from tests.servers import Store
+from tests.test_service import serve
 from verifier import config as cfgmod
 from verifier import queries
 from verifier.catalog import Catalog
 from verifier.config import Config
+from verifier.service.app import create_app
 from verifier.testing.aep_fake import Switches
 
 
@@ -127,6 +131,14 @@ def test_a_failed_run_is_reported_with_adobes_error(tmp_path: Path, world: World
     assert {(f["flow_id"], f["state"], f["last_run_status"], f["failed_runs_7d"]) for f in flows.values()} == {
         (FLOW, "enabled", "failed", 1)
     }
+    # and so do the API and the dashboard's dataset page
+    with contextlib.ExitStack() as stack:
+        served = stack.enter_context(serve(create_app(cfg, start_scheduler=False)))
+        http = stack.enter_context(httpx.Client(base_url=served.url, timeout=30))
+        api = http.get("/api/datasets", params={"dataset_id": DS_A}).json()
+        assert [(r["dataflow"]["flow_id"], r["dataflow"]["last_run_status"]) for r in api] == [(FLOW, "failed")]
+        page = http.get(f"/datasets/{DS_A}").text
+        assert 'id="dataset-flows"' in page and FLOW in page and ">failed " in page
 
 
 @pytest.mark.parametrize(
