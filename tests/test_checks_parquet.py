@@ -234,3 +234,19 @@ def test_page_crc_mismatch_is_corrupt(tmp_path: Path) -> None:
     msg = fc.findings[0].message
     assert "row group 2, column timestamp" in msg and "CRC" in msg
     assert fc.result.record_count is None  # the footer's count is not a count of what was decoded
+
+
+@pytest.mark.parametrize("level", ["metadata", "full"])
+def test_column_name_not_utf8_is_read_like_the_readers(tmp_path: Path, level: str) -> None:
+    """pyarrow and DuckDB both read such a file; it once was file.unreadable "re-run" (a
+    UnicodeDecodeError from the column path)."""
+    p = tmp_path / "part-0.gz.parquet"
+    pq.write_table(pa.table({"abcd": [1, 2, 3]}), p, compression="gzip", store_schema=False)
+    raw = p.read_bytes()
+    patch(p, raw.rfind(b"abcd"), b"\xff\xfe\xfd\xfc")
+    with pytest.raises(UnicodeDecodeError):
+        _ = pq.read_metadata(p).row_group(0).column(0).path_in_schema
+    assert pq.read_table(p).num_rows == 3
+    fc = check(p, level)
+    assert codes(fc) == []
+    assert (fc.result.status, fc.result.record_count) == ("ok", 3)

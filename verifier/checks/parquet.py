@@ -118,15 +118,11 @@ def inspect(read: ReadRange, size: int, name: str, dest: Destination, out: Outco
         return None
     except Exception as exc:  # noqa: BLE001 - whatever pyarrow refuses goes to the second reader
         return _footer_refused(footer, tail[-8:], exc, out)
-    try:
-        rows = _sane(md, size, footer_len, out)
-        if rows is None:
-            return None
-        out.schema = flatten_schema(arrow_schema)
-        _check_codec(md, name, dest, out)
-    except UnicodeDecodeError as exc:  # pyarrow hands out names as str, decoding them lazily
-        out.add(CORRUPT, f"a column name in the footer is not valid UTF-8 ({exc.reason}); damaged — {REEXPORT}")
+    rows = _sane(md, size, footer_len, out)
+    if rows is None:
         return None
+    _check_codec(md, name, dest, out)
+    out.schema = flatten_schema(arrow_schema)
     out.record_count = rows
     return Footer(md, footer_len)
 
@@ -217,13 +213,13 @@ def _sane(md: pq.FileMetaData, size: int, footer_len: int, out: Outcome) -> int 
                 start = min(start, col.dictionary_page_offset)
             if length < 0 or start < 4 or start >= data_end:
                 return bad(
-                    f"row group {i} column {col.path_in_schema}: chunk at offset {start} of {length} bytes "
+                    f"row group {i} column {_path(col, j)}: chunk at offset {start} of {length} bytes "
                     f"lies outside the data section (bytes 4-{data_end} of {size})"
                 )
             if start + length > data_end:  # readers stop at the page headers: the pages decide
                 out.add(
                     TOLERATED,
-                    f"row group {i} column {col.path_in_schema}: the chunk at offset {start} claims {length} "
+                    f"row group {i} column {_path(col, j)}: the chunk at offset {start} claims {length} "
                     f"bytes, past the end of the data section ({data_end}); readers go by the page headers, "
                     "so a full read decides whether its pages are whole",
                 )
@@ -236,13 +232,21 @@ def _sane(md: pq.FileMetaData, size: int, footer_len: int, out: Outcome) -> int 
     return total
 
 
+def _path(col: pq.ColumnChunkMetaData, j: int) -> str:
+    """The column's dotted path, for messages; its number when the name is not UTF-8."""
+    try:
+        return str(col.path_in_schema)
+    except UnicodeDecodeError:
+        return f"#{j} (its name is not UTF-8)"
+
+
 def _check_codec(md: pq.FileMetaData, name: str, dest: Destination, out: Outcome) -> None:
     codecs: dict[str, str] = {}  # codec -> first column seen with it
     for i in range(md.num_row_groups):
         rg = md.row_group(i)
         for j in range(rg.num_columns):
             col = rg.column(j)
-            codecs.setdefault(str(col.compression), col.path_in_schema)
+            codecs.setdefault(str(col.compression), _path(col, j))
     if not codecs:
         return
     why = []
