@@ -172,3 +172,25 @@ def test_verifier_sql_json_over_a_view_and_its_help_names_the_views(history: His
     ]
     r = subprocess.run([*VERIFIER, "sql", "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and all(f"  {name} " in r.stdout for name in NAMES), r.stdout
+
+
+def test_a_finding_open_since_a_metadata_run_stays_so_after_a_full_reread(tmp_path: Path) -> None:
+    from fixtures.defects import inject
+    from fixtures.generate import generate_dataset
+    from tests.helpers import do_run, local_config
+
+    exports = generate_dataset(tmp_path / "exports", A, start=START, count=3, seed=21)
+    inject(exports[2], "parquet_truncated")
+    config = local_config(tmp_path, tmp_path / "exports")
+    do_run(config, "metadata", now=NOW)
+    do_run(config, "full", now=NOW + timedelta(hours=1))  # reads it again: recorded anew in run 2
+    assert sql(config, "SELECT run_id, first_run_id FROM findings WHERE code = 'parquet.corrupt' ORDER BY 1") == [
+        (1, 1),
+        (2, 2),
+    ]
+    rows = sql(
+        config,
+        "SELECT o.code, o.first_run_id, o.last_run_id, o.since = r.started_at FROM open_findings o "
+        "JOIN runs r ON r.run_id = 1 WHERE o.code = 'parquet.corrupt'",
+    )
+    assert rows == [("parquet.corrupt", 1, 2, True)]

@@ -39,25 +39,52 @@ class View:
 # are carried into every run while unfixed, so "open" is "recorded by the latest run of its scope":
 # per dataset for dataset and export findings, per destination for destination-wide ones
 # (an unreachable store), over all runs for run-wide ones (Adobe's API unreachable).
+# Since when: from the first run of its unbroken streak, i.e. after the last verification of its
+# export that did not record it. first_run_id alone is not enough: a re-read at a deeper level
+# records a finding anew, with that run as its first.
 _OPEN_FINDINGS = """
 WITH seen AS (
     SELECT run_id, destination, dataset_id FROM verifications
     UNION ALL SELECT run_id, destination, dataset_id FROM findings
 ),
 last_dataset AS (SELECT destination, dataset_id, max(run_id) AS run_id FROM seen GROUP BY ALL),
-last_destination AS (SELECT destination, max(run_id) AS run_id FROM seen GROUP BY ALL)
-SELECT f.destination, f.dataset_id, f.export_time, f.uri, f.code, f.severity, f.message,
-       coalesce(f.first_run_id, f.run_id) AS first_run_id,
-       coalesce(first.started_at, f.found_at) AS since,
-       f.run_id AS last_run_id, f.found_at, f.finding_id
-FROM findings f
-LEFT JOIN last_dataset ld ON ld.destination = f.destination AND ld.dataset_id = f.dataset_id
-LEFT JOIN last_destination lt ON lt.destination = f.destination
-LEFT JOIN runs first ON first.run_id = coalesce(f.first_run_id, f.run_id)
-WHERE f.run_id = CASE
-    WHEN f.destination IS NULL THEN (SELECT max(run_id) FROM seen)
-    WHEN f.dataset_id IS NULL THEN lt.run_id
-    ELSE ld.run_id END
+last_destination AS (SELECT destination, max(run_id) AS run_id FROM seen GROUP BY ALL),
+open AS (
+    SELECT f.* FROM findings f
+    LEFT JOIN last_dataset ld ON ld.destination = f.destination AND ld.dataset_id = f.dataset_id
+    LEFT JOIN last_destination lt ON lt.destination = f.destination
+    WHERE f.run_id = CASE
+        WHEN f.destination IS NULL THEN (SELECT max(run_id) FROM seen)
+        WHEN f.dataset_id IS NULL THEN lt.run_id
+        ELSE ld.run_id END
+),
+clean AS (
+    SELECT o.finding_id, max(v.run_id) AS run_id
+    FROM open o JOIN verifications v
+      ON v.destination = o.destination AND v.dataset_id = o.dataset_id AND v.export_time = o.export_time
+     AND v.run_id < o.run_id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM findings x WHERE x.run_id = v.run_id AND x.destination = o.destination
+           AND x.dataset_id = o.dataset_id AND x.export_time = o.export_time AND x.code = o.code)
+    GROUP BY o.finding_id
+),
+streak AS (
+    SELECT o.finding_id, min(x.run_id) AS run_id
+    FROM open o LEFT JOIN clean c ON c.finding_id = o.finding_id
+    JOIN findings x
+      ON x.destination = o.destination AND x.dataset_id = o.dataset_id AND x.export_time = o.export_time
+     AND x.code = o.code AND x.run_id > coalesce(c.run_id, 0) AND x.run_id <= o.run_id
+    GROUP BY o.finding_id
+),
+opened AS (
+    SELECT o.*, least(coalesce(o.first_run_id, o.run_id), coalesce(s.run_id, o.run_id)) AS opened_in
+    FROM open o LEFT JOIN streak s ON s.finding_id = o.finding_id
+)
+SELECT o.destination, o.dataset_id, o.export_time, o.uri, o.code, o.severity, o.message,
+       o.opened_in AS first_run_id, coalesce(first.started_at, o.found_at) AS since,
+       o.run_id AS last_run_id, o.found_at, o.finding_id
+FROM opened o
+LEFT JOIN runs first ON first.run_id = o.opened_in
 """
 
 # "intact" is what a restore accepts (restore/plan.py INTACT_STATUSES). With incremental exports
