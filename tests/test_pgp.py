@@ -176,3 +176,27 @@ def test_wrong_passphrase_is_reported_and_no_keyring_or_secret_is_left(
     assert keys.dest.private not in fc.findings[0].message and "7731" not in fc.findings[0].message
     assert not [d for d in set(os.listdir("/dev/shm")) - before if d.startswith("verifier-gpg-")]
     assert gpg._keyring_parent() == "/dev/shm"
+
+
+def test_framing_walk_is_independent_of_block_boundaries_and_never_raises(good: dict[str, Path]) -> None:
+    """Headers straddling blocks parse the same; damaged bytes are findings, never exceptions."""
+    import random
+
+    from verifier.checks import Outcome, pgp
+
+    data = good["parquet"].read_bytes()
+    wanted = ("0" * 24 + "FEEDFACEFEEDFACE",)  # another key: the recipient finding, and nothing else
+    for size in (1, 2, 3, 5, 7, 4096):
+        out = Outcome()
+        pgp.walk(iter([data[i : i + size] for i in range(0, len(data), size)]), len(data), wanted, out)
+        assert [c for c, _ in out.problems] == ["pgp.wrong_recipient"], size
+    rng = random.Random(12)
+    for n in range(400):
+        bad = bytearray(data[: rng.randrange(1, len(data))] if n % 2 else data)
+        for _ in range(3):
+            bad[rng.randrange(0, min(len(bad), 300))] = rng.randrange(256)
+        blob = bytes(bad)
+        out = Outcome()
+        pgp.walk(iter([blob[i : i + 7] for i in range(0, len(blob), 7)]), len(blob), wanted, out)
+        pgp.inspect(lambda s, e, b=blob: b[s:e], len(blob), wanted, Outcome())
+        assert {c for c, _ in out.problems} <= {"pgp.corrupt", "pgp.wrong_recipient", "file.unexpected_format"}
