@@ -205,3 +205,31 @@ def test_known_files_get_exact_verdicts(verdicts: Verdicts, path: str, codes: li
     full = verdicts[str(CORPUS / path)]["full"]
     assert [c for c, _, msg in full["findings"] if CODEC_MISMATCH not in msg] == codes
     assert full["rows"] == rows
+
+
+def test_a_run_survives_the_file_that_aborts_pyarrow(tmp_path: Path) -> None:
+    """End to end, in child processes: the run completes with its JSON summary and exit status,
+    and so does the next one."""
+    from fixtures.generate import generate_dataset
+    from tests.helpers import START, write_config
+
+    folder = tmp_path / "exports"
+    generate_dataset(folder, start=START, count=2, seed=5, rows_full=50, rows_incremental=20)
+    victim = sorted(folder.glob("*/exportTime=*/*.parquet"))[-1]  # in the last export: no chain after it
+    victim.write_bytes(
+        (CORPUS / "parquet-testing/data/encrypt_columns_plaintext_footer.parquet.encrypted").read_bytes()
+    )
+    config = write_config(tmp_path, [{"name": "local", "type": "local", "url": str(folder), "stale_after": "3650d"}])
+    for level in ("full", "metadata"):
+        r = subprocess.run(
+            [sys.executable, "-m", "verifier", "run", "--config", str(config), "--level", level, "--json", "-"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=300,
+        )
+        assert r.returncode == 2, r.stderr
+        summary = json.loads(r.stdout)
+        assert summary["exit_code"] == 2
+        findings = sorted({f["code"] for f in summary["findings"]})
+        assert findings == ["manifest.size_mismatch", "parquet.encrypted"]
