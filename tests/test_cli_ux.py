@@ -75,3 +75,15 @@ def test_a_run_that_does_not_exist_is_refused_and_version(broken: str) -> None:
     assert r.stderr.strip() == "verifier: no run 99 in the catalog; the last run is 1"
     v = cli("-V")
     assert v.returncode == 0 and v.stdout.strip() == f"verifier, version {__version__}"
+
+
+def test_run_json_is_a_flag_like_everywhere_and_a_prefix_gets_a_suggestion(broken: str, tmp_path: Path) -> None:
+    r = cli("run", "--config", broken, "--json", "-q")
+    assert r.returncode == 2
+    assert json.loads(r.stdout)["exit_code"] == 2
+    out = tmp_path / "summary.json"
+    assert cli("run", "--config", broken, "--json", str(out), "-q").returncode == 2
+    assert json.loads(out.read_text())["exit_code"] == 2
+    miss = cli("exports", "ds", "--config", broken)
+    assert miss.returncode == 4
+    assert miss.stderr.strip() == "verifier: no exports of dataset 'ds' in the catalog; did you mean ds1?"

@@ -178,3 +178,13 @@ def _when(runs: list[SampledRunRow], left: int | None) -> datetime | None:
         return None
     gaps = sorted(b - a for a, b in itertools.pairwise(starts))
     return starts[-1] + gaps[len(gaps) // 2] * left
+
+
+def similar_datasets(catalog: Catalog, text: str, limit: int = 5) -> list[str]:
+    """Dataset ids that start with (or else contain) `text`: for "did you mean" hints."""
+    if not catalog.path.exists():
+        return []
+    with connect(catalog.path, read_only=True) as con:
+        ids = [r[0] for r in con.execute("SELECT DISTINCT dataset_id FROM exports ORDER BY 1").fetchall()]
+    starts = [i for i in ids if i.startswith(text)]
+    return (starts or [i for i in ids if text.lower() in i.lower()])[:limit]

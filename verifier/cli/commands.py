@@ -72,7 +72,14 @@ def _size(_ctx: Any, _p: Any, value: str | None) -> int | None:
     help="Where export checks run: threads here, or the workers of a Dask cluster (pip install 'verifier[dask]'); "
     "the catalog is written here either way. An unreachable scheduler: exit 4, nothing run.",
 )
-@click.option("--json", "json_path", metavar="PATH|-", help="Write a JSON summary to PATH, or stdout with -.")
+@click.option(
+    "--json",
+    "json_path",
+    metavar="[PATH]",
+    is_flag=False,
+    flag_value="-",
+    help="The JSON summary on stdout (like every other command's --json), or written to PATH.",
+)
 @click.option(
     "--metrics", "metrics_path", metavar="PATH", help="Write Prometheus text format (node_exporter textfile)."
 )
@@ -197,7 +204,7 @@ def exports(ctx: Context, dataset: str, destination: str | None, as_json: bool) 
         click.echo(out.dumps(rows))
         return 0
     if not rows:
-        fail(f"no exports of dataset {dataset!r} in the catalog", NOT_RUN)
+        fail(f"no exports of dataset {dataset!r} in the catalog{_did_you_mean(ctx, dataset)}", NOT_RUN)
     out.table(
         rows,
         [
@@ -333,3 +340,12 @@ def doctor(ctx: Context, destinations: tuple[str, ...], as_json: bool) -> int:
     else:
         out.table([c.as_dict() for c in checks], ["target", "check", "outcome", "detail"], title="verifier doctor")
     return exit_code(checks)
+
+
+def _did_you_mean(ctx: Context, dataset: str) -> str:
+    from verifier import queries
+
+    found = queries.similar_datasets(ctx.catalog(), dataset)
+    if len(found) == 1:
+        return f"; did you mean {found[0]}?"
+    return f"; datasets like it: {', '.join(found)}" if found else "; `verifier status` lists every dataset"
