@@ -157,3 +157,16 @@ def test_migration_two_takes_the_last_full_read_as_reference(tmp_path: Path) -> 
         runs = c.execute("SELECT name, first_seen_run, full_read_run FROM files ORDER BY name").fetchall()
     assert refs == [("a.parquet", "abc", "full_read")]
     assert runs == [("a.parquet", 7, 7), ("b.parquet", 7, None)]
+
+
+def test_accept_is_refused_while_a_run_holds_the_lock(tmp_path: Path) -> None:
+    from verifier.catalog.lock import RunLock
+    from verifier.catalog.references import accept
+    from verifier.errors import CatalogLocked
+
+    path = tmp_path / "c.duckdb"
+    Catalog(path).create()
+    with RunLock(path), pytest.raises(CatalogLocked, match="catalog is locked"):
+        accept(path, reason="checked", uri="file:///x.parquet")
+    with connect(path, read_only=True) as c:
+        assert c.execute("SELECT count(*) FROM accepts").fetchone() == (0,)
