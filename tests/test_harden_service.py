@@ -6,11 +6,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.helpers import write_config
+from tests.hostile_sql import ONE_HUGE_VALUE, SIX_LONG_COLUMNS, TWO_LONG_COLUMNS, planning_bomb
 from tests.servers import Server, _http_ok, free_port
 from verifier.catalog import Catalog
 
@@ -83,3 +85,26 @@ def test_a_foreign_host_name_is_refused(served: Served, path: str) -> None:
         assert c.get(path, headers={"host": f"localhost:{served.port}"}).status_code == 200
         assert c.get(path, headers={"host": f"verifier.example:{served.port}"}).status_code == 200  # --allowed-host
         assert c.get("/healthz", headers={"host": "anything"}).status_code == 200  # probes send the pod IP
+
+
+def test_the_worst_sql_leaves_the_service_small(served: Served) -> None:
+    """Issue 15 (1, 8): the answers are capped and the queries run in a bounded child process, so
+    the service's own peak RSS stays under 500 MB (it was 5.1 GB, then MemoryError)."""
+    memory = "the query needs more memory than the sandbox allows (256 MB)"
+    with served.client() as c:
+
+        def sql(query: str) -> httpx.Response:
+            return c.post("/api/sql", json={"query": query}, timeout=120)
+
+        r = sql(TWO_LONG_COLUMNS)
+        assert (r.status_code, len(r.json()["rows"]), r.json()["truncated"]) == (200, 63, True)
+        assert len(r.content) < 9 * 1024 * 1024
+        for query in (SIX_LONG_COLUMNS, ONE_HUGE_VALUE):
+            r = sql(query)
+            assert (r.status_code, r.json()) == (400, {"error": "query refused or failed", "detail": memory})
+        r = sql(planning_bomb())
+        assert (r.status_code, r.json()["detail"]) == (504, "the query ran longer than 10s and was stopped")
+        assert sql("SELECT 42").json()["rows"] == [[42]]
+    status = Path(f"/proc/{served.server.proc.pid}/status").read_text()
+    peak_kib = int(status.split("VmHWM:")[1].split()[0])
+    assert peak_kib < 500 * 1024, f"service peak RSS {peak_kib / 1024:.0f} MiB"

@@ -119,7 +119,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
 @pytest.fixture(scope="module")
 def api(env: Env) -> Iterator[Served]:
     """The service with the token configured (so every path but /healthz needs it)."""
-    with serve(create_app(env.config, sql_timeout_s=1.0)) as s:
+    with serve(create_app(env.config, sql_timeout_s=3.0)) as s:
         yield s
 
 

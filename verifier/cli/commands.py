@@ -12,6 +12,7 @@ from verifier.cli import render as out
 from verifier.cli.context import RUN_EPILOG, Context, config_option, fail
 from verifier.exitcodes import NOT_RUN
 
+CLI_SQL_BYTES = 64 * 1024 * 1024  # a person at a terminal may want more than the API's 8 MiB
 LEVELS = click.Choice(["listing", "metadata", "full"])
 
 
@@ -282,9 +283,18 @@ def _finding(row: dict[str, Any]) -> Any:
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON output (the same as --format json).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop the query after this long (a run waits 30 s for the catalog).",
+)
+@click.option("--max-rows", type=click.IntRange(1, 1_000_000), default=10_000, show_default=True, metavar="N")
 @click.pass_obj
-def sql(ctx: Context, query: str, fmt: str, as_json: bool) -> None:
-    """Read-only SQL over the catalog.
+def sql(ctx: Context, query: str, fmt: str, as_json: bool, timeout: float, max_rows: int) -> None:
+    """Read-only SQL over the catalog, bounded like POST /api/sql (no other file, 256 MB, one thread).
 
     \b
     Views (the questions people ask; columns in docs/sql.md):
@@ -296,18 +306,24 @@ def sql(ctx: Context, query: str, fmt: str, as_json: bool) -> None:
       flow_health     per AEP dataflow: state, latest run, failed runs in 7 days
     Tables: runs, destinations, exports, files, checksums, verifications, findings.
     """
-    import duckdb
+    from verifier.catalog import sandbox
 
+    limits = sandbox.Limits(timeout_s=timeout, max_rows=max_rows, max_bytes=CLI_SQL_BYTES)
     try:
-        cols, rows = ctx.catalog().query(query)
-    except duckdb.Error as exc:
+        ans = sandbox.query(ctx.config().catalog_path, query, limits)
+    except (sandbox.SqlError, sandbox.SqlTimeout) as exc:
         fail(f"query failed: {exc}")
+    cols, rows = ans.columns, ans.typed_rows()
     if as_json or fmt == "json":
         click.echo(out.dumps([dict(zip(cols, r, strict=True)) for r in rows]))
     elif fmt == "csv":
-        sys.stdout.write(out.csv_text(cols, rows))
+        sys.stdout.write(out.csv_text(cols, [tuple(r) for r in rows]))
     else:
         out.table([dict(zip(cols, r, strict=True)) for r in rows], cols)
+    if ans.truncated:
+        click.echo(
+            f"verifier: answer truncated (at most {max_rows} rows, {CLI_SQL_BYTES >> 20} MiB, 64 KiB a value)", err=True
+        )
 
 
 @click.command()

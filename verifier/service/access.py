@@ -11,23 +11,15 @@ get in between them during a run.
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
-from uuid import UUID
 
-import duckdb
-
-from verifier.catalog import Catalog
-from verifier.catalog.db import connect
+from verifier.catalog import Catalog, sandbox
+from verifier.catalog.sandbox import SqlError, SqlTimeout
 from verifier.errors import CatalogLocked
-from verifier.timeutil import iso
 
 T = TypeVar("T")
 GATE_WAIT_S = 60.0
@@ -127,98 +119,19 @@ class CatalogReader:
             return fn(self.catalog, *args, **kwargs)
 
     def sql(self, query: str, max_rows: int, timeout_s: float) -> SqlResult:
-        """User SQL on a read-only, sandboxed connection, interrupted after `timeout_s`."""
+        """User SQL, bounded (catalog/sandbox.py); the gate keeps this process's writer out meanwhile."""
         if not self.exists:
             raise SqlError("there is no catalog yet: no run has happened")
-        with self.gate.hold(SANDBOX), connect(self.catalog.path, read_only=True, sandbox=True) as con:
-            timed_out = threading.Event()
-
-            def interrupt() -> None:
-                timed_out.set()
-                con.interrupt()
-
-            timer = threading.Timer(timeout_s, interrupt)
-            timer.daemon = True
-            timer.start()
-            try:
-                cur = con.execute(query)
-                if cur.description is None:
-                    return SqlResult([], [], False)
-                columns = [str(d[0]) for d in cur.description]
-                rows = cur.fetchmany(max_rows + 1)
-            except duckdb.Error as exc:
-                if timed_out.is_set():
-                    raise SqlTimeout(f"the query ran longer than {timeout_s:g}s and was stopped") from None
-                raise SqlError(str(exc)) from None
-            finally:
-                timer.cancel()
-        truncated = len(rows) > max_rows
-        cells_cut = False
-        out: list[list[Any]] = []
-        for r in rows[:max_rows]:
-            row = []
-            for v in r:
-                j, cut = json_cell(v)
-                cells_cut = cells_cut or cut
-                row.append(j)
-            out.append(row)
-        return SqlResult(columns, out, truncated or cells_cut)
+        with self.gate.hold(SANDBOX):
+            return sandbox.query(self.catalog.path, query, sandbox.Limits(timeout_s=timeout_s, max_rows=max_rows))
 
 
-@dataclass
-class SqlResult:
-    columns: list[str]
-    rows: list[list[Any]]
-    truncated: bool
-
-
-class SqlError(ValueError):
-    """The query is not valid, not read-only, or touches what the sandbox forbids."""
-
-
-class SqlTimeout(Exception):
-    pass
-
-
-MAX_CELL_CHARS = 64 * 1024
-
-
-def json_cell(v: Any) -> tuple[Any, bool]:
-    """Any DuckDB value as JSON (with a flag when a long value was cut): NaN and infinities become
-    null, which JSON cannot carry; unknown types become their text."""
-    if v is None or isinstance(v, bool | int):
-        return v, False
-    if isinstance(v, float):
-        return (v if math.isfinite(v) else None), False
-    if isinstance(v, str):
-        return (v[:MAX_CELL_CHARS], True) if len(v) > MAX_CELL_CHARS else (v, False)
-    if isinstance(v, datetime):
-        return (iso(v) if v.tzinfo else v.isoformat()), False
-    if isinstance(v, date | time):
-        return v.isoformat(), False
-    if isinstance(v, timedelta):
-        return v.total_seconds(), False
-    if isinstance(v, Decimal):
-        f = float(v)
-        return (f if math.isfinite(f) else None), False
-    if isinstance(v, bytes | bytearray | memoryview):
-        h = bytes(v).hex()
-        return (h[:MAX_CELL_CHARS], True) if len(h) > MAX_CELL_CHARS else (h, False)
-    if isinstance(v, UUID):
-        return str(v), False
-    if isinstance(v, dict):
-        cut = False
-        d = {}
-        for k, x in v.items():
-            d[str(k)], c = json_cell(x)
-            cut = cut or c
-        return d, cut
-    if isinstance(v, list | tuple):
-        cut = False
-        items = []
-        for x in v:
-            j, c = json_cell(x)
-            items.append(j)
-            cut = cut or c
-        return items, cut
-    return json_cell(str(v))
+SqlResult = sandbox.Answer
+__all__ = [
+    "CatalogReader",
+    "GatedCatalog",
+    "ModeGate",
+    "SqlError",
+    "SqlResult",
+    "SqlTimeout",
+]

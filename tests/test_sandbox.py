@@ -1,0 +1,82 @@
+"""Issue 15 (1, 4, 8): user SQL is bounded in rows, columns, bytes, memory and time, planning
+included, and a long query cannot keep a run out of the catalog. Real DuckDB files, real processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.generate import generate_dataset
+from tests.helpers import START, write_config
+from tests.hostile_sql import CROSS_JOIN, ONE_HUGE_VALUE, SIX_LONG_COLUMNS, TWO_LONG_COLUMNS, planning_bomb
+from verifier.catalog import Catalog, sandbox
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sandbox") / "catalog.duckdb"
+    Catalog(path).create()
+    return path
+
+
+def test_rows_and_bytes_are_capped(catalog: Path) -> None:
+    ans = sandbox.query(catalog, "SELECT range AS i FROM range(25000)")
+    assert (len(ans.rows), ans.rows[-1], ans.truncated) == (10_000, [9_999], True)
+    # each row is 2008 bytes of compact JSON with its comma: 8 MiB holds 4177 of them
+    ans = sandbox.query(catalog, "SELECT repeat('x', 1000) AS a, repeat('y', 1000) AS b FROM range(10000)")
+    assert (len(ans.rows), ans.truncated) == (4177, True)
+    # issue 15.1's shape (1.3 GB before): values cut at 64 KiB, 63 rows fill the 8 MiB
+    ans = sandbox.query(catalog, TWO_LONG_COLUMNS)
+    assert (len(ans.rows), len(ans.rows[0][0]), ans.truncated) == (63, 65536, True)
+
+
+def test_columns_and_memory_are_capped(catalog: Path) -> None:
+    wide = "SELECT " + ", ".join(f"{i} AS c{i}" for i in range(201))
+    with pytest.raises(sandbox.SqlError, match=r"^the query returns 201 columns; at most 200$"):
+        sandbox.query(catalog, wide)
+    for query in (SIX_LONG_COLUMNS, ONE_HUGE_VALUE):
+        with pytest.raises(sandbox.SqlError, match=r"^the query needs more memory than the sandbox allows \(256 MB\)$"):
+            sandbox.query(catalog, query)
+
+
+def test_nothing_but_the_catalog_is_reachable(catalog: Path, tmp_path: Path) -> None:
+    for query in (f"COPY runs TO '{tmp_path}/leak.csv'", "SET memory_limit = '64GB'", "SET threads = 64"):
+        with pytest.raises(sandbox.SqlError):
+            sandbox.query(catalog, query)
+    assert not (tmp_path / "leak.csv").exists()
+
+
+def test_planning_is_stopped_at_the_time_limit(catalog: Path) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(sandbox.SqlTimeout, match=r"^the query ran longer than 1s and was stopped$"):
+        sandbox.query(catalog, planning_bomb(), sandbox.Limits(timeout_s=1))
+    assert time.monotonic() - t0 < 1 + sandbox.STARTUP_S
+
+
+def test_a_long_cli_query_cannot_keep_a_run_out(tmp_path: Path) -> None:
+    generate_dataset(tmp_path / "exports", "ds1", start=START, count=2, rows_full=20, rows_incremental=5)
+    dest = {"name": "local", "type": "local", "url": str(tmp_path / "exports"), "stale_after": "3650d"}
+    cfg = write_config(tmp_path, [dest])
+    Catalog(tmp_path / "catalog.duckdb").create()
+    verifier = [sys.executable, "-m", "verifier"]
+    sql = subprocess.Popen(
+        [*verifier, "sql", "--config", str(cfg), CROSS_JOIN],  # the default limit: 10 s
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2)  # the query is (about to be) running and holding the file
+    run = subprocess.run(
+        [*verifier, "run", "--config", str(cfg), "--level", "listing"], capture_output=True, text=True, timeout=120
+    )
+    _, err = sql.communicate(timeout=60)
+    assert sql.returncode == 4
+    assert err in (
+        "verifier: query failed: the query ran longer than 10s and was stopped\n",
+        "verifier: the catalog is busy (a run is writing it); try again in a moment\n",  # the run got in first
+    )
+    assert run.returncode == 0, run.stderr
