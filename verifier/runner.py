@@ -16,7 +16,7 @@ from verifier.backends.base import Backend
 from verifier.catalog import Catalog, ExportOutcome, ExportRow, RunLock
 from verifier.checks import limits
 from verifier.config import Config, Destination
-from verifier.errors import StoreError, VerifierError
+from verifier.errors import CatalogError, StoreError, VerifierError
 from verifier.exitcodes import INCOMPLETE_CODES, exit_code_for
 from verifier.exportcheck import ExportPlan, check_export, level_at_least, unverified
 from verifier.findings import Finding, Severity
@@ -121,6 +121,7 @@ def _run(
     lock = RunLock(config.catalog_path).acquire()
     try:
         catalog.create()
+        catalog.pin()
         catalog.abandon_stale_runs()
         started = utcnow()
         now = now or started
@@ -228,6 +229,10 @@ def _run(
             findings=findings,
             destinations=results,
         )
+    except CatalogError:  # deleted, replaced or damaged mid-run: say so, never leave the run `running`
+        with contextlib.suppress(VerifierError):
+            catalog.fail_running_runs()
+        raise
     finally:
         lock.release()
 

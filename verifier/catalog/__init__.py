@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from verifier import redact
+from verifier.catalog import db, sandbox
 from verifier.catalog.db import connect, now_utc, to_db
 from verifier.catalog.lock import RunLock
 from verifier.catalog.records import (
@@ -25,6 +30,7 @@ from verifier.catalog.records import (
     write_outcomes,
 )
 from verifier.config import Destination
+from verifier.errors import CatalogError
 from verifier.findings import Finding
 
 __all__ = ["Catalog", "ExportOutcome", "ExportRow", "FileRow", "RunLock", "VerificationRow"]
@@ -36,15 +42,45 @@ class Catalog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.identity: str | None = None  # pinned for a run: every later write checks it
 
     def create(self) -> None:
+        self.identity = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with connect(self.path):
             pass
 
+    def pin(self) -> None:
+        """Remember which catalog this is, so that a run stops if the file is deleted or replaced."""
+        with self._connect() as con:
+            self.identity = db.identity(con)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.identity is not None and not self.path.exists():
+            raise CatalogError(
+                f"the catalog {self.path} was deleted during the run; the run stopped and recorded nothing more "
+                "(restore the file from a backup, or run again to start a new catalog)"
+            )
+        try:
+            with connect(self.path) as con:
+                if self.identity is not None and db.identity(con) != self.identity:
+                    raise CatalogError(
+                        f"the catalog {self.path} was replaced by another file during the run; the run stopped "
+                        "and wrote nothing to the new file"
+                    )
+                yield con
+        except duckdb.Error as exc:  # a damaged file (a corrupt block) met mid-run, a full disk
+            if "corrupt" in str(exc).lower():
+                raise db.damaged(self.path, exc) from None
+            raise CatalogError(
+                f"the catalog {self.path} could not be read or written: {redact.scrub(str(exc))}; "
+                "the file may be damaged: check the disk, restore it from a backup"
+            ) from None
+
     # -- runs ---------------------------------------------------------------------
     def start_run(self, level: str, args: dict[str, Any]) -> int:
-        with connect(self.path) as con:
+        with self._connect() as con:
             row = con.execute("SELECT nextval('run_id_seq')").fetchone()
             assert row
             run_id = int(row[0])
@@ -66,7 +102,7 @@ class Catalog:
             "exports_skipped",
             "duration_s",
         ]
-        with connect(self.path) as con:
+        with self._connect() as con:
             con.execute(
                 f"UPDATE runs SET finished_at = ?, status = ?, exit_code = ?, "
                 f"{', '.join(c + ' = ?' for c in cols)} WHERE run_id = ?",
@@ -75,7 +111,7 @@ class Catalog:
 
     def abandon_stale_runs(self) -> None:
         """Runs left 'running' by a killed process: mark them so. Called under the run lock."""
-        with connect(self.path) as con:
+        with self._connect() as con:
             con.execute(
                 "UPDATE runs SET status = 'killed', finished_at = coalesce(finished_at, ?) WHERE status = 'running'",
                 [now_utc()],
@@ -83,15 +119,24 @@ class Catalog:
 
     def sampled_runs(self) -> list[SampledRunRow]:
         """Finished runs that sampled (--sample or --budget), oldest first (sampling.py counts them)."""
-        with connect(self.path) as con:
+        with self._connect() as con:
             return sampled_runs(con)
+
+    def fail_running_runs(self) -> None:
+        """The run stopped on a catalog error: mark it, if the catalog can still be written."""
+        with self._connect() as con:
+            con.execute(
+                "UPDATE runs SET status = 'failed', exit_code = 4, finished_at = coalesce(finished_at, ?) "
+                "WHERE status = 'running'",
+                [now_utc()],
+            )
 
     # -- destinations -------------------------------------------------------------
     def upsert_destination(
         self, dest: Destination, url: str, scanned_at: datetime | None, error: str | None = None
     ) -> None:
         sched = "auto" if dest.schedule is None else f"{int(dest.schedule.total_seconds() // 3600)}h"
-        with connect(self.path) as con:
+        with self._connect() as con:
             con.execute("BEGIN TRANSACTION")
             con.execute("DELETE FROM destinations WHERE name = ?", [dest.name])
             con.execute(
@@ -113,38 +158,30 @@ class Catalog:
 
     # -- exports ------------------------------------------------------------------
     def load_exports(self, destination: str) -> dict[tuple[str, datetime], ExportRow]:
-        with connect(self.path) as con:
+        with self._connect() as con:
             return load_exports(con, destination)
 
     def load_open_findings(self, destination: str) -> dict[tuple[str, datetime], list[Finding]]:
-        with connect(self.path) as con:
+        with self._connect() as con:
             return load_open_findings(con, destination, None)
 
     def write_outcomes(self, run_id: int, outcomes: Sequence[ExportOutcome]) -> None:
         """The batch in one transaction, in one short connection: each export whole or not at all."""
         if not outcomes:
             return
-        with connect(self.path) as con:
+        with self._connect() as con:
             write_outcomes(con, run_id, outcomes)
 
     def add_findings(self, run_id: int, findings: Sequence[Finding]) -> None:
         if not findings:
             return
-        with connect(self.path) as con:
+        with self._connect() as con:
             con.execute("BEGIN TRANSACTION")
             insert_findings(con, run_id, list(findings))
             con.execute("COMMIT")
 
     # -- reading ------------------------------------------------------------------
-    def query(
-        self,
-        sql: str,
-        params: Sequence[Any] = (),
-        limit: int | None = None,
-    ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """User SQL: read-only, sandboxed (no other file can be read or written)."""
-        with connect(self.path, read_only=True, sandbox=True) as con:
-            cur = con.execute(sql, list(params))
-            cols = [d[0] for d in cur.description or []]
-            rows = cur.fetchmany(limit) if limit else cur.fetchall()
-            return cols, rows
+    def query(self, sql: str, limits: sandbox.Limits | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """User SQL: read-only, sandboxed and bounded (sandbox.py); values as JSON has them."""
+        ans = sandbox.query(self.path, sql, limits or sandbox.Limits())
+        return ans.columns, [tuple(r) for r in ans.typed_rows()]

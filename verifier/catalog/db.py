@@ -85,9 +85,17 @@ def _open(
                 raise CatalogLocked(
                     f"catalog is locked: {path} is held by another process; try again when it has finished"
                 ) from None
+            if "corrupt" in str(exc).lower():  # a bad block checksum: the file, not the config, is wrong
+                raise damaged(path, exc) from None
             raise CatalogError(
                 f"cannot open catalog {path}: {exc}; check the file is a DuckDB database and readable"
             ) from None
+
+
+def damaged(path: Path, exc: Exception) -> CatalogError:
+    return CatalogError(
+        f"the catalog {path} is damaged ({exc}); restore it from a backup, or move it aside to start anew"
+    )
 
 
 def _version(con: duckdb.DuckDBPyConnection) -> int:
@@ -112,10 +120,12 @@ def _applied(con: duckdb.DuckDBPyConnection) -> set[int]:
 def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Apply, in order, every migration not yet recorded (not only those above the highest one:
     migrations developed side by side may land out of order)."""
+    applied = _applied(con)
+    if not applied:
+        _refuse_foreign(con, path)
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER, description VARCHAR, applied_at TIMESTAMP)"
     )
-    applied = _applied(con)
     unknown = applied - {v for v, _, _ in MIGRATIONS}
     if unknown:
         raise CatalogError(
@@ -136,6 +146,25 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         except Exception:
             con.execute("ROLLBACK")
             raise
+
+
+def _refuse_foreign(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A DuckDB file with tables but no verifier history is someone else's: write nothing to it."""
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_name <> 'schema_migrations' ORDER BY 1 LIMIT 3"
+    ).fetchall()
+    if rows:
+        names = ", ".join(str(r[0]) for r in rows)
+        raise CatalogError(
+            f"{path} is a DuckDB database but not a verifier catalog (it has tables {names}, no schema_migrations); "
+            "verifier wrote nothing to it: point [catalog] path at a new file"
+        )
+
+
+def identity(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The id written once when the catalog was created (migration 3)."""
+    row = con.execute("SELECT min(catalog_id) FROM catalog_identity").fetchone()
+    return str(row[0]) if row and row[0] is not None else None
 
 
 def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> bool:

@@ -7,13 +7,15 @@ is what keeps a second *run* out for the whole duration of the first.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
+import stat
 from pathlib import Path
 from types import TracebackType
 
-from verifier.errors import CatalogLocked
+from verifier.errors import CatalogError, CatalogLocked
 
 
 class RunLock:
@@ -23,7 +25,7 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -37,6 +39,26 @@ class RunLock:
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
         self._fd = fd
         return self
+
+    def _open(self) -> int:
+        # O_NOFOLLOW: a link planted at the lock path would make us truncate and write its target
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except IsADirectoryError:
+            raise CatalogError(
+                f"{self.path} is a directory, where verifier keeps its run lock file; remove it"
+            ) from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise CatalogError(
+                    f"{self.path} is a symbolic link, where verifier keeps its run lock file; verifier will not "
+                    "follow it (that would overwrite its target): remove it"
+                ) from None
+            raise CatalogError(f"cannot open the run lock file {self.path}: {exc.strerror}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise CatalogError(f"{self.path} is not a regular file, where verifier keeps its run lock file; remove it")
+        return fd
 
     def release(self) -> None:
         if self._fd is not None:

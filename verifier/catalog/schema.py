@@ -100,6 +100,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
     (
+        3,
+        "catalog identity",
+        [
+            # one row, written once: a run remembers it and stops if the file it writes to changes
+            "CREATE TABLE catalog_identity (catalog_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)",
+            "INSERT INTO catalog_identity SELECT uuid()::VARCHAR, get_current_timestamp() AT TIME ZONE 'UTC'",
+        ],
+    ),
+    (
         6,
         "notification ledger",
         [
