@@ -16,11 +16,14 @@ resumes), different means refused.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -51,6 +54,8 @@ REFUSED, MISMATCH, UNREADABLE = "refused", "mismatch", "unreadable"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _NEW_FILE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_HEX12 = re.compile(r"[0-9a-f]{12}")
+STALE_PART_S = 60.0
 
 
 class Refused(Exception):
@@ -310,6 +315,8 @@ class _Context:
                         "it was not overwritten — move it away and re-run"
                     ) from None
                 self.progress.advance(f.size)
+                if not self.dry_run:
+                    _remove_stale_parts(folder, f.name)
                 return _result(
                     self.plan,
                     lk,
@@ -323,6 +330,7 @@ class _Context:
             return _result(self.plan, lk, f, WOULD_FETCH)
         assert folder is not None
         how, fetched = self._fetch(lk, f, folder)
+        _remove_stale_parts(folder, f.name)
         return _result(self.plan, lk, f, RESTORED, verified_by=how, bytes_fetched=fetched)
 
     def _fetch(self, lk: Link, f: PlanFile, folder: int) -> tuple[str, int]:
@@ -414,6 +422,20 @@ def _temp_name(name: str) -> str:
     while len(f".{stem}.part-000000000000".encode("utf-8", "surrogatepass")) > 255:
         stem = stem[: len(stem) // 2]
     return f".{stem}.part-{secrets.token_hex(6)}"
+
+
+def _remove_stale_parts(folder: int, name: str) -> None:
+    """Temp files of `name` left by a restore that was killed: once `name` is in place they are
+    garbage. A part written to in the last STALE_PART_S may be another restore's, still going."""
+    prefix = _temp_name(name)[: -len("000000000000")]
+    cutoff = time.time() - STALE_PART_S
+    for entry in os.listdir(folder):
+        if not (entry.startswith(prefix) and _HEX12.fullmatch(entry[len(prefix) :])):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            st = os.stat(entry, dir_fd=folder, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and st.st_mtime < cutoff:
+                os.unlink(entry, dir_fd=folder)
 
 
 def _write_all(fd: int, data: bytes) -> None:
