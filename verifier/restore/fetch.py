@@ -316,7 +316,7 @@ class _Context:
                     ) from None
                 self.progress.advance(f.size)
                 if not self.dry_run:
-                    _remove_stale_parts(folder, f.name)
+                    _remove_stale_parts(folder, _target(f.name, self.dest, self.decrypt))
                 return _result(
                     self.plan,
                     lk,
@@ -330,7 +330,7 @@ class _Context:
             return _result(self.plan, lk, f, WOULD_FETCH)
         assert folder is not None
         how, fetched = self._fetch(lk, f, folder)
-        _remove_stale_parts(folder, f.name)
+        _remove_stale_parts(folder, _target(f.name, self.dest, self.decrypt))
         return _result(self.plan, lk, f, RESTORED, verified_by=how, bytes_fetched=fetched)
 
     def _fetch(self, lk: Link, f: PlanFile, folder: int) -> tuple[str, int]:
