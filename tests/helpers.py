@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from verifier import config as cfgmod
-from verifier.runner import RunOptions, RunSummary, run
+from verifier.runner import RunSummary
+from verifier.testing.runs import NOW, START, do_run, sql
 
-# A fixed "now" so that settle/stale judgements never depend on the wall clock.
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-START = datetime(2026, 11, 17, 6, 0, tzinfo=UTC)  # three daily exports: 17th, 18th, 19th at 06:00
+__all__ = ["NOW", "START", "codes", "do_run", "later", "local_config", "sql", "toml_value", "write_config"]
 
 
 def toml_value(v: Any) -> str:
@@ -55,21 +52,9 @@ def local_config(tmp: Path, folder: Path, extra: str = "", **dest: Any) -> cfgmo
     return cfgmod.load(write_config(tmp, [d], extra))
 
 
-def do_run(config: cfgmod.Config, level: str = "metadata", now: datetime = NOW, **kw: Any) -> RunSummary:
-    return run(config, RunOptions(level=level, **kw), now=now)
-
-
 def codes(summary: RunSummary, min_severity: str = "info") -> list[str]:
     order = {"info": 0, "warning": 1, "error": 2}
     return sorted(f.code for f in summary.findings if order[str(f.sev)] >= order[min_severity])
-
-
-def sql(config: cfgmod.Config, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(config.catalog_path), read_only=True)
-    try:
-        return con.execute(query, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def later(hours: float) -> datetime:

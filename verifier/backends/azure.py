@@ -171,6 +171,8 @@ class AzureBlobBackend(Backend):
     requires = ("adlfs",)
     install_hint = "pip install 'verifier[azure]'  (adlfs)"
     default_jobs = 8
+    # Content-MD5 is kept for single-shot uploads, as the uploader's claim
+    offered_checksums = frozenset({("md5", "client")})
     schemes: ClassVar[tuple[str, ...]] = ("az://", "abfs://", "abfss://")
 
     @classmethod

@@ -31,6 +31,9 @@ class Backend(abc.ABC):
     retention: ClassVar[timedelta | None] = None
     #: default number of concurrent requests; remote stores like more
     default_jobs: ClassVar[int] = 4
+    #: the native checksums (algo, source) the store keeps for an object uploaded in one piece
+    #: with no checksum of the uploader's own; the conformance suite holds the backend to it
+    offered_checksums: ClassVar[frozenset[tuple[str, str]]] = frozenset()
 
     def __init__(self, dest: Destination) -> None:
         self.dest = dest

@@ -84,6 +84,7 @@ class DLZBackend(Backend):
     type = "dlz"
     requires = ("adlfs",)
     install_hint = "pip install 'verifier[azure]'  (adlfs)"
+    offered_checksums = frozenset({("md5", "client")})  # an Azure container: Content-MD5, the uploader's claim
     retention = timedelta(days=7)
     default_jobs = 8
 
