@@ -108,6 +108,32 @@ def create_app(
     hosts: frozenset[str] = LOOPBACK_NAMES,
 ) -> FastAPI:
     """The service for `config`. `exposed` (bound to a non-loopback address) requires a token."""
+    token = _token(config, exposed)
+    gate = ModeGate()
+    reader = CatalogReader(config.catalog_path, gate)
+    scheduler = Scheduler(config, gate)
+    app = FastAPI(
+        title="verifier",
+        summary="Backup verification for Adobe Experience Platform dataset exports",
+        version=_version(),
+        lifespan=_lifespan(scheduler, start_scheduler),
+        responses=ERRORS,
+    )
+    app.state.config = config
+    app.state.reader = reader
+    app.state.scheduler = scheduler
+    app.state.sql_timeout_s = sql_timeout_s
+    _install_error_handlers(app)
+    _service_routes(app, reader, scheduler)
+    _run_routes(app, config, reader, scheduler)
+    _catalog_routes(app, reader)
+    app.include_router(router)
+    app.add_middleware(SameOrigin, hosts=hosts)  # inside Guard: a request without the token is 401 first
+    app.add_middleware(Guard, token=token, max_body=max_body)
+    return app
+
+
+def _token(config: Config, exposed: bool) -> str | None:
     token = config.service.token
     if exposed and not token:
         raise ConfigError(
@@ -119,10 +145,10 @@ def create_app(
             f"{config.path}: service.secrets.token: {len(token)} characters is too short to serve on a "
             f"non-loopback address; use at least {MIN_TOKEN_CHARS} (e.g. `openssl rand -hex 32`)"
         )
-    gate = ModeGate()
-    reader = CatalogReader(config.catalog_path, gate)
-    scheduler = Scheduler(config, gate)
+    return token
 
+
+def _lifespan(scheduler: Scheduler, start_scheduler: bool) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if start_scheduler:
@@ -134,19 +160,10 @@ def create_app(
 
             await anyio.to_thread.run_sync(scheduler.stop)
 
-    app = FastAPI(
-        title="verifier",
-        summary="Backup verification for Adobe Experience Platform dataset exports",
-        version=_version(),
-        lifespan=lifespan,
-        responses=ERRORS,
-    )
-    app.state.config = config
-    app.state.reader = reader
-    app.state.scheduler = scheduler
-    app.state.sql_timeout_s = sql_timeout_s
-    _install_error_handlers(app)
+    return lifespan
 
+
+def _service_routes(app: FastAPI, reader: CatalogReader, scheduler: Scheduler) -> None:
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
         """Liveness: no token needed, touches nothing."""
@@ -166,6 +183,8 @@ def create_app(
         """The schedule, the next scheduled run, the run in progress."""
         return _json(scheduler.status())
 
+
+def _run_routes(app: FastAPI, config: Config, reader: CatalogReader, scheduler: Scheduler) -> None:
     @app.get("/api/runs", tags=["runs"])
     def list_runs(limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> JSONResponse:
         """Run history, newest first."""
@@ -177,19 +196,7 @@ def create_app(
         rows = reader.read(queries.runs, run_id, limit=1, empty=[])
         if not rows:
             raise ApiError(404, "unknown run", f"no run {run_id} in the catalog")
-        run = rows[0]
-        found = reader.read(queries.findings, run_id, empty=[])
-        counts = {"error": 0, "warning": 0, "info": 0}
-        by_code: dict[str, int] = {}
-        by_dest: dict[str, dict[str, int]] = {}
-        for f in found:
-            counts[f["severity"]] = counts.get(f["severity"], 0) + 1
-            by_code[f["code"]] = by_code.get(f["code"], 0) + 1
-            d = by_dest.setdefault(f["destination"], {"error": 0, "warning": 0, "info": 0})
-            d[f["severity"]] = d.get(f["severity"], 0) + 1
-        run["counts"] = counts
-        run["by_code"] = dict(sorted(by_code.items()))
-        run["destinations"] = by_dest
+        run = rows[0] | _finding_counts(reader.read(queries.findings, run_id, empty=[]))
         run["running"] = scheduler.running_run_id == run_id
         return _json(run)
 
@@ -214,6 +221,21 @@ def create_app(
             raise ApiError(503, "shutting down", str(exc)) from None
         return _json({"run_id": run_id, "status_url": f"/api/runs/{run_id}"}, status=202)
 
+
+def _finding_counts(found: list[dict[str, Any]]) -> dict[str, Any]:
+    """A run's findings counted by severity, by code and per destination."""
+    counts = {"error": 0, "warning": 0, "info": 0}
+    by_code: dict[str, int] = {}
+    by_dest: dict[str, dict[str, int]] = {}
+    for f in found:
+        counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+        by_code[f["code"]] = by_code.get(f["code"], 0) + 1
+        d = by_dest.setdefault(f["destination"], {"error": 0, "warning": 0, "info": 0})
+        d[f["severity"]] = d.get(f["severity"], 0) + 1
+    return {"counts": counts, "by_code": dict(sorted(by_code.items())), "destinations": by_dest}
+
+
+def _catalog_routes(app: FastAPI, reader: CatalogReader) -> None:
     @app.get("/api/datasets", tags=["datasets"])
     def datasets(
         dataset_id: Annotated[str | None, Query(max_length=500)] = None,
@@ -267,11 +289,6 @@ def create_app(
         except SqlError as exc:
             raise ApiError(400, "query refused or failed", redact.scrub(str(exc))) from None
         return _json({"columns": res.columns, "rows": res.rows, "truncated": res.truncated})
-
-    app.include_router(router)
-    app.add_middleware(SameOrigin, hosts=hosts)  # inside Guard: a request without the token is 401 first
-    app.add_middleware(Guard, token=token, max_body=max_body)
-    return app
 
 
 def _version() -> str:
