@@ -17,6 +17,15 @@ EXIT_CODES: dict[int, str] = {
     NOT_RUN: "nothing was run: bad config, bad arguments, catalog locked or unreadable",
 }
 
+# `restore-plan` and `restore` use the same numbers, with what each means for a restore.
+RESTORE_EXIT_CODES: dict[int, str] = {
+    OK: "the chain is intact (restore: every file in place, verified)",
+    ERRORS: "the chain is broken or there is no export at or before TIME (restore.chain_broken),\n"
+    "     or a file was refused or did not match the catalog",
+    INCOMPLETE: "restore: the store failed to return some files (re-run to resume)",
+    NOT_RUN: EXIT_CODES[NOT_RUN],
+}
+
 
 # Findings that say "could not look", not "found broken": they make a run incomplete (3), not
 # broken (2), because the backups behind them may be fine.
@@ -39,5 +48,5 @@ def exit_code_for(findings: Iterable[Finding], incomplete: bool) -> int:
     return OK
 
 
-def help_text() -> str:
-    return "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
+def help_text(table: dict[int, str] = EXIT_CODES) -> str:
+    return "\n".join(f"  {code}  {text}" for code, text in table.items())

@@ -14,16 +14,10 @@ import click
 
 from verifier.cli import render as out
 from verifier.cli.context import Context, config_option
+from verifier.exitcodes import RESTORE_EXIT_CODES, help_text
 from verifier.timeutil import iso
 
-RESTORE_EPILOG = (
-    "\b\nExit status:\n"
-    "  0  the chain is intact (restore: every file in place, verified)\n"
-    "  2  the chain is broken or there is no export at or before TIME (restore.chain_broken),\n"
-    "     or a file was refused or did not match the catalog\n"
-    "  3  restore: the store failed to return some files (re-run to resume)\n"
-    "  4  nothing was run: bad config, bad arguments, catalog locked or unreadable"
-)
+RESTORE_EPILOG = "\b\nExit status:\n" + help_text(RESTORE_EXIT_CODES)
 
 
 def _time(_ctx: Any, _p: Any, value: str | None) -> str | None:
