@@ -16,6 +16,7 @@ from verifier.aep.settings import parse_aep
 from verifier.checks import limits as check_limits
 from verifier.errors import ConfigError
 from verifier.findings import CODES, Severity
+from verifier.levels import LEVELS
 from verifier.settings import Config, Destination, NotifyConfig, ServiceConfig  # built here, defined in the leaf module
 from verifier.templates import DEFAULT as DEFAULT_TEMPLATE
 from verifier.templates import TemplateError, compile_template
@@ -336,7 +337,7 @@ def _service(s: dict[str, Any], fail: Any, environ: Any) -> ServiceConfig:
     if set(s) - allowed:
         raise fail(f"service.{sorted(set(s) - allowed)[0]}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
     level = s.get("level", "metadata")
-    if level not in ("listing", "metadata", "full"):
+    if level not in LEVELS:
         raise fail("service.level", f"{level!r}: use listing, metadata or full")
     sample = s.get("sample")
     if sample is not None and (not isinstance(sample, int | float) or not 0 < sample <= 100):

@@ -11,9 +11,10 @@ import click
 from verifier.cli import render as out
 from verifier.cli.context import RUN_EPILOG, Context, config_option, fail
 from verifier.exitcodes import NOT_RUN
+from verifier.levels import LEVELS
 
 CLI_SQL_BYTES = 64 * 1024 * 1024  # a person at a terminal may want more than the API's 8 MiB
-LEVELS = click.Choice(["listing", "metadata", "full"])
+LEVEL_CHOICE = click.Choice(LEVELS)
 
 
 def _executor(_ctx: Any, _p: Any, value: str) -> str:
@@ -50,7 +51,7 @@ def _size(_ctx: Any, _p: Any, value: str | None) -> int | None:
 @click.option("--dataset", "datasets", multiple=True, metavar="ID", help="Only this dataset (repeatable).")
 @click.option(
     "--level",
-    type=LEVELS,
+    type=LEVEL_CHOICE,
     default="metadata",
     show_default=True,
     help="listing: no data read; metadata: footers and trailers; full: every byte.",

@@ -18,6 +18,7 @@ from verifier import queries, redact
 from verifier.config import Config
 from verifier.errors import CatalogError, CatalogLocked, ConfigError
 from verifier.jsonable import jsonable
+from verifier.levels import Level
 from verifier.service.access import CatalogReader, ModeGate, SqlError, SqlTimeout
 from verifier.service.actions import ApiError, restore_plan_dict
 from verifier.service.dashboard import router
@@ -44,7 +45,7 @@ class RunRequest(BaseModel):
     destinations: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=100, description="Only these destinations (default: all)."
     )
-    level: Literal["listing", "metadata", "full"] | None = Field(None, description="Default: [service] level.")
+    level: Level | None = Field(None, description="Default: [service] level.")
     sample: float | None = Field(None, gt=0, le=100, description="Percent of data to read fully.")
 
 
