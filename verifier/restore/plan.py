@@ -12,29 +12,21 @@ config's order, then destinations only the catalog still knows.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from verifier.catalog.db import connect, from_db, to_db
 from verifier.checks.manifest import plain_name_problem
-from verifier.config import Config
+from verifier.config import EXPORT_MODES, Config
 from verifier.errors import ConfigError
 from verifier.findings import Finding
-from verifier.model import Checksum
+from verifier.restore.catalogread import Records, load
+from verifier.restore.model import CHECKSUM_PREFERENCE, Attempt, Link, Plan, PlanFile
+from verifier.restore.report import describe, to_dict
 from verifier.timeutil import iso
 
+# callers read the plan's shape and output from here too
+__all__ = ["CHECKSUM_PREFERENCE", "Attempt", "Link", "Plan", "PlanFile", "describe", "plan", "to_dict"]
+
 INTACT_STATUSES = ("ok", "warning")
-EXPORT_MODES = ("first_full_then_incremental", "full")
-#: the checksum a plan shows (and a restore names first): (algo, source) in order of preference
-CHECKSUM_PREFERENCE: tuple[tuple[str, str], ...] = (
-    ("md5", "computed"),
-    ("md5", "service"),
-    ("md5", "client"),
-    ("crc32c", "computed"),
-    ("crc32c", "service"),
-    ("crc32c", "client"),
-)
 _WHY_STATUS = {
     "failed": "failed verification",
     "vanished": "vanished from the store (recorded earlier, gone since)",
@@ -44,127 +36,6 @@ _WHY_STATUS = {
 }
 
 
-@dataclass
-class PlanFile:
-    name: str
-    uri: str
-    size: int
-    record_count: int | None
-    status: str
-    checksums: list[Checksum] = field(default_factory=list)  # every one recorded: computed and native
-    problem: str | None = None  # why this file cannot be restored
-
-    @property
-    def checksum(self) -> Checksum | None:
-        """The checksum shown, and verified first: computed MD5, native MD5, then CRC32C, then any."""
-        for algo, source in CHECKSUM_PREFERENCE:
-            for c in self.checksums:
-                if c.algo == algo and c.source == source:
-                    return c
-        return self.checksums[0] if self.checksums else None
-
-
-@dataclass
-class Link:
-    """One export of a chain."""
-
-    export_time: datetime
-    export_time_raw: str
-    uri: str
-    kind: str | None
-    status: str
-    level: str | None
-    verified_at: datetime | None
-    files: list[PlanFile] = field(default_factory=list)
-    problem: str | None = None  # why this link breaks the chain
-
-    @property
-    def folder(self) -> str:
-        return f"exportTime={self.export_time_raw}"
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.size for f in self.files)
-
-    @property
-    def record_count(self) -> int | None:
-        counts = [f.record_count for f in self.files]
-        return None if None in counts else sum(c for c in counts if c is not None)
-
-
-@dataclass
-class Attempt:
-    """One destination considered for the plan."""
-
-    destination: str
-    type: str | None
-    export_mode: str
-    configured: bool
-    recorded: int  # exports of the dataset the catalog knows there
-    links: list[Link] = field(default_factory=list)
-    problem: str | None = None  # why its chain cannot be used (None: intact)
-    hint: str | None = None  # the latest restorable point, when there is one
-    used: bool = False
-    reason: str = ""
-
-    @property
-    def intact(self) -> bool:
-        return self.problem is None
-
-    @property
-    def broken_links(self) -> list[Link]:
-        return [lk for lk in self.links if lk.problem]
-
-
-@dataclass
-class Plan:
-    dataset_id: str
-    as_of: datetime
-    allow_unverified: bool
-    preferred: str | None
-    attempts: list[Attempt]
-    findings: list[Finding]
-    message: str
-
-    @property
-    def chosen(self) -> Attempt | None:
-        return next((a for a in self.attempts if a.used), None)
-
-    @property
-    def shown(self) -> Attempt | None:
-        """The chain to show: the one used, else the first with any links."""
-        return self.chosen or next((a for a in self.attempts if a.links), None)
-
-    @property
-    def intact(self) -> bool:
-        return self.chosen is not None
-
-    @property
-    def links(self) -> list[Link]:
-        a = self.shown
-        return a.links if a else []
-
-    @property
-    def exit_code(self) -> int:
-        from verifier.exitcodes import ERRORS, OK
-
-        return OK if self.intact else ERRORS
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(lk.total_bytes for lk in self.links)
-
-    @property
-    def total_records(self) -> int | None:
-        counts = [lk.record_count for lk in self.links]
-        return None if None in counts else sum(c for c in counts if c is not None)
-
-    @property
-    def file_count(self) -> int:
-        return sum(len(lk.files) for lk in self.links)
-
-
-# -- building ----------------------------------------------------------------------------------
 def plan(
     config: Config,
     dataset: str,
@@ -180,7 +51,7 @@ def plan(
     Raises CatalogError when the catalog cannot be read, ConfigError for an unknown --destination.
     """
     as_of = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
-    recs = _load(config, dataset, as_of)
+    recs = load(config, dataset, as_of)
     configured = {d.name: d for d in config.destinations}
     if destination is not None and destination not in configured and destination not in recs.dests:
         names = ", ".join(d.name for d in config.destinations) or "none"
@@ -210,78 +81,12 @@ def plan(
     return p
 
 
-@dataclass
-class _Records:
-    exports: dict[str, list[Link]] = field(default_factory=dict)  # destination -> links in time order
-    dests: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # name -> (type, export_mode)
-    errors: dict[tuple[str, datetime], list[str]] = field(default_factory=dict)  # failed export -> finding codes
-
-
-def _load(config: Config, dataset: str, as_of: datetime) -> _Records:
-    """The dataset's exports, and the files and checksums of those at or before `as_of`.
-
-    Times of the many file and checksum rows travel as integers (epoch microseconds): turning
-    tens of thousands of TIMESTAMPs into datetimes was most of a plan's time at 1 M file rows.
-    """
-    out = _Records()
-    cutoff = to_db(as_of)
-    with connect(config.catalog_path, read_only=True) as con:
-        for name, btype, mode in con.execute("SELECT name, type, export_mode FROM destinations").fetchall():
-            out.dests[name] = (btype, mode)
-        by_key: dict[tuple[str, int], Link] = {}
-        for dest, t, us, raw, uri, kind, status, level, verified in con.execute(
-            "SELECT destination, export_time, epoch_us(export_time), export_time_raw, uri, kind, status, level, "
-            "verified_at FROM exports WHERE dataset_id = ? ORDER BY destination, export_time, export_time_raw",
-            [dataset],
-        ).fetchall():
-            tt = t.replace(tzinfo=UTC)
-            link = Link(tt, raw or _raw(tt), uri or "", kind, status, level, from_db(verified))
-            out.exports.setdefault(dest, []).append(link)
-            by_key[(dest, us)] = link
-        sums: dict[tuple[str, int, str], list[Checksum]] = {}
-        for dest, us, name, algo, value, source in con.execute(
-            "SELECT destination, epoch_us(export_time), name, algo, lower(value), source FROM checksums "
-            "WHERE dataset_id = ? AND export_time <= ? ORDER BY destination, export_time, name, algo, source",
-            [dataset, cutoff],
-        ).fetchall():
-            sums.setdefault((dest, us, name), []).append(Checksum(algo, value, source))
-        for dest, us, name, uri, size, records, status, md5, crc in con.execute(
-            "SELECT destination, epoch_us(export_time), name, uri, size, record_count, status, lower(md5), "
-            "lower(crc32c) FROM files WHERE dataset_id = ? AND role = 'data' AND export_time <= ? "
-            "ORDER BY destination, export_time, name",
-            [dataset, cutoff],
-        ).fetchall():
-            parent = by_key.get((dest, us))
-            if parent is None:
-                continue
-            cs = sums.get((dest, us, name), [])
-            for algo, value in (("md5", md5), ("crc32c", crc)):
-                if value:
-                    c = Checksum(algo, value, "computed")
-                    if c not in cs:
-                        cs.append(c)
-            parent.files.append(PlanFile(name, uri or "", int(size or 0), records, status or "unverified", cs))
-        for dest, t, code, message in con.execute(
-            "SELECT f.destination, f.export_time, f.code, f.message FROM findings f JOIN exports e "
-            "ON f.destination = e.destination AND f.dataset_id = e.dataset_id AND f.export_time = e.export_time "
-            "AND f.run_id = e.run_id WHERE e.dataset_id = ? AND e.status = 'failed' AND f.severity = 'error' "
-            "ORDER BY f.finding_id",
-            [dataset],
-        ).fetchall():
-            out.errors.setdefault((dest, from_db(t)), []).append(f"{code}: {message}")  # type: ignore[arg-type]
-    return out
-
-
-def _raw(t: datetime) -> str:
-    return t.strftime("%Y%m%d%H%M%S" if t.second else "%Y%m%d%H%M")
-
-
 def _evaluate(
     name: str,
     btype: str | None,
     mode: str,
     configured: bool,
-    recs: _Records,
+    recs: Records,
     dataset: str,
     as_of: datetime,
     allow_unverified: bool,
@@ -401,113 +206,3 @@ def _message(p: Plan) -> str:
         f"dataset {p.dataset_id} as of {iso(p.as_of)} cannot be restored: no destination holds an intact chain "
         "(restore.chain_broken)"
     )
-
-
-# -- output ------------------------------------------------------------------------------------
-def checksum_dict(c: Checksum | None) -> dict[str, str] | None:
-    return None if c is None else {"algo": c.algo, "value": c.value, "source": c.source}
-
-
-def link_dict(lk: Link) -> dict[str, Any]:
-    return {
-        "export_time": iso(lk.export_time),
-        "export_time_raw": lk.export_time_raw,
-        "uri": lk.uri,
-        "kind": lk.kind,
-        "status": lk.status,
-        "level": lk.level,
-        "verified_at": iso(lk.verified_at),
-        "intact": lk.problem is None,
-        "problem": lk.problem,
-        "file_count": len(lk.files),
-        "total_bytes": lk.total_bytes,
-        "record_count": lk.record_count,
-        "files": [
-            {
-                "name": f.name,
-                "uri": f.uri,
-                "size": f.size,
-                "checksum": checksum_dict(f.checksum),
-                "record_count": f.record_count,
-                "status": f.status,
-                "problem": f.problem,
-            }
-            for f in lk.files
-        ],
-    }
-
-
-def finding_dict(f: Finding) -> dict[str, Any]:
-    return f.as_dict()
-
-
-def to_dict(p: Plan) -> dict[str, Any]:
-    """The stable JSON shape of `restore-plan --json` (and of the HTTP API)."""
-    shown = p.shown
-    return {
-        "dataset_id": p.dataset_id,
-        "as_of": iso(p.as_of),
-        "intact": p.intact,
-        "exit_code": p.exit_code,
-        "destination": shown.destination if shown else None,
-        "export_mode": shown.export_mode if shown else None,
-        "allow_unverified": p.allow_unverified,
-        "message": p.message,
-        "links": [link_dict(lk) for lk in p.links],
-        "totals": {
-            "exports": len(p.links),
-            "files": p.file_count,
-            "bytes": p.total_bytes,
-            "records": p.total_records,
-        },
-        "destinations": [
-            {
-                "name": a.destination,
-                "type": a.type,
-                "export_mode": a.export_mode,
-                "configured": a.configured,
-                "exports_recorded": a.recorded,
-                "used": a.used,
-                "intact": a.intact,
-                "reason": a.reason,
-                "broken_links": [
-                    {"export_time": iso(lk.export_time), "status": lk.status, "problem": lk.problem}
-                    for lk in a.broken_links
-                ],
-            }
-            for a in p.attempts
-        ],
-        "findings": [finding_dict(f) for f in p.findings],
-    }
-
-
-def describe(p: Plan) -> str:
-    """The plan as plain text, for people (the demo, and the CLI off a terminal)."""
-    lines = [p.message]
-    shown = p.shown
-    if shown is not None:
-        state = "intact" if p.intact else "BROKEN"
-        lines.append(f"chain on {shown.destination} ({shown.export_mode}), {state}:")
-    for lk in p.links:
-        recs = "?" if lk.record_count is None else lk.record_count
-        mark = "ok " if lk.problem is None else "XX "
-        lines.append(
-            f"  {mark}{iso(lk.export_time)}  {lk.kind or '-':11} {lk.status:10} {len(lk.files)} file(s) "
-            f"{lk.total_bytes} bytes {recs} records  {lk.uri}"
-        )
-        if lk.problem:
-            lines.append(f"       ^ {lk.problem}")
-        for f in lk.files:
-            c = f.checksum
-            cs = f"{c.algo}:{c.value} ({c.source})" if c else "no checksum recorded"
-            frecs = "?" if f.record_count is None else f.record_count
-            lines.append(f"       {f.name}  {f.size} bytes  {frecs} records  {cs}  [{f.status}]")
-    if p.links:
-        recs = "unknown" if p.total_records is None else p.total_records
-        lines.append(f"total: {len(p.links)} export(s), {p.file_count} file(s), {p.total_bytes} bytes, {recs} records")
-    if len(p.attempts) > 1 or (p.attempts and not p.intact):
-        lines.append("destinations:")
-        lines.extend(f"  {a.destination}: {a.reason}" for a in p.attempts)
-    for fd in p.findings:
-        lines.append(f"{fd.sev!s:7} {fd.code}  {fd.message}")
-    return "\n".join(lines)
