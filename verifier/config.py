@@ -27,6 +27,7 @@ FORMATS = ("parquet", "json")
 COMPRESSIONS = ("gzip", "none")
 EXPORT_MODES = ("first_full_then_incremental", "full")
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_SECRET_HINT = 'must be an environment reference like "${MY_SECRET}"; secret values are never written in the config'
 
 DEFAULTS: dict[str, Any] = {
     "format": "parquet",
@@ -139,19 +140,18 @@ def parse(
     )
 
 
-def _env_secret(value: Any, key: str, fail: Any, environ: Any) -> str:
+def _env_secret(value: Any, key: str, fail: Any, environ: Any, hint: str = _SECRET_HINT) -> str:
     """A secret's value from its `${ENV}` reference; registered so that it is scrubbed everywhere."""
     m = _ENV_REF.match(value) if isinstance(value, str) else None
     if not m:
-        raise fail(
-            key, 'must be an environment reference like "${MY_SECRET}"; secret values are never written in the config'
-        )
-    if m.group(1) not in environ:
-        raise fail(key, f"environment variable {m.group(1)} is not set")
-    if not environ[m.group(1)]:
-        raise fail(key, f"environment variable {m.group(1)} is empty")
-    redact.register(environ[m.group(1)])
-    return str(environ[m.group(1)])
+        raise fail(key, hint)
+    var = m.group(1)
+    if var not in environ:
+        raise fail(key, f"environment variable {var} is not set")
+    if not environ[var]:
+        raise fail(key, f"environment variable {var} is empty")
+    redact.register(environ[var])
+    return str(environ[var])
 
 
 def _limits(table: dict[str, Any], fail: Any) -> dict[str, int]:
@@ -184,6 +184,54 @@ def _destination(
     path: Path | None,
     registry: backends.Registry,
 ) -> Destination:
+    name, key, btype, url = _identity(d, key, fail, registry)
+    merged = {**defaults, **{k: v for k, v in d.items() if k in DEFAULTS}}
+    settings = _settings(merged, d, key, fail)
+    options = d.get("options", {})
+    if not isinstance(options, dict):
+        raise fail(f"{key}.options", "must be a table")
+    if leak := secretrules.option_problem(options):
+        raise fail(f"{key}.options.{leak[0]}", leak[1])
+    secrets = _secrets(d.get("secrets", {}), key, fail, environ)
+    flows = d.get("flows", [])
+    if not isinstance(flows, list) or not all(isinstance(f, str) and f.strip() for f in flows):
+        raise fail(f"{key}.flows", 'a list of dataflow ids, e.g. ["7a6e996c-afcc-48ff-ab14-594321147cdd"]')
+    encryption, recipients = _pgp(d, btype, secrets, key, fail)
+    pgp_secrets = {k: secrets.pop(k) for k in _PGP_SECRETS if k in secrets}  # not for the store client
+    template = d.get("folder_template", DEFAULT_TEMPLATE)
+    try:
+        template = compile_template(template).text if isinstance(template, str) else None
+    except TemplateError as exc:
+        raise fail(f"{key}.folder_template", str(exc)) from None
+    if template is None:
+        raise fail(f"{key}.folder_template", 'a string such as "%DATASET_ID%/%EXPORT_TIME%"')
+    dest = Destination(
+        folder_template=template,
+        flows=[f.strip() for f in flows],
+        name=name,
+        type=btype,
+        url=url,
+        encryption=encryption,
+        pgp_recipients=recipients,
+        pgp_secrets=pgp_secrets,
+        options=dict(options),
+        secrets=secrets,
+        **settings,
+    )
+    if btype == "local" and url and path is not None:
+        # a relative local path is relative to the config file, as the catalog path is
+        local = url[7:] if url.startswith("file://") else url
+        if not os.path.isabs(local):
+            dest.url = str((path.parent / local).resolve())
+    try:
+        registry.get_class(btype).validate(dest)
+    except ValueError as exc:
+        raise fail(f"{key}.url", str(exc)) from None
+    return dest
+
+
+def _identity(d: dict[str, Any], key: str, fail: Any, registry: backends.Registry) -> tuple[str, str, str, str | None]:
+    """The destination's name, the key errors are reported under, its backend type and url."""
     unknown = set(d) - _DEST_KEYS
     if unknown:
         raise fail(f"{key}.{sorted(unknown)[0]}", f"unknown key; allowed: {', '.join(sorted(_DEST_KEYS))}")
@@ -200,7 +248,11 @@ def _destination(
         raise fail(f"{key}.url", "must be a string")
     if url is not None and (problem := secretrules.url_problem(url)):
         raise fail(f"{key}.url", problem)
-    merged = {**defaults, **{k: v for k, v in d.items() if k in DEFAULTS}}
+    return name, key, str(btype), url
+
+
+def _settings(merged: dict[str, Any], d: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:
+    """The DEFAULTS keys of one destination, checked and typed as Destination takes them."""
 
     def where(k: str) -> str:  # a value inherited from [defaults] is wrong there, not in this destination
         return f"{key}.{k}" if k in d else f"defaults.{k}"
@@ -227,70 +279,15 @@ def _destination(
             durations[k] = parse_duration(str(merged[k]))
         except ValueError as exc:
             raise fail(where(k), str(exc)) from None
-    options = d.get("options", {})
-    if not isinstance(options, dict):
-        raise fail(f"{key}.options", "must be a table")
-    if leak := secretrules.option_problem(options):
-        raise fail(f"{key}.options.{leak[0]}", leak[1])
-    secrets_raw = d.get("secrets", {})
+    schedule = None if sched == "auto" else timedelta(hours=SCHEDULES[sched])
+    typed = {"format": fmt, "compression": comp, "manifest": merged["manifest"], "export_mode": mode}
+    return {**typed, "schedule": schedule, **durations}
+
+
+def _secrets(secrets_raw: Any, key: str, fail: Any, environ: Any) -> dict[str, str]:
     if not isinstance(secrets_raw, dict):
         raise fail(f"{key}.secrets", "must be a table")
-    secrets: dict[str, str] = {}
-    for sk, sv in secrets_raw.items():
-        m = _ENV_REF.match(sv) if isinstance(sv, str) else None
-        if not m:
-            raise fail(
-                f"{key}.secrets.{sk}",
-                'must be an environment reference like "${MY_SECRET}"; secret values are never written in the config',
-            )
-        var = m.group(1)
-        if var not in environ:
-            raise fail(f"{key}.secrets.{sk}", f"environment variable {var} is not set")
-        if not environ[var]:
-            raise fail(f"{key}.secrets.{sk}", f"environment variable {var} is empty")
-        secrets[sk] = environ[var]
-        redact.register(environ[var])
-    flows = d.get("flows", [])
-    if not isinstance(flows, list) or not all(isinstance(f, str) and f.strip() for f in flows):
-        raise fail(f"{key}.flows", 'a list of dataflow ids, e.g. ["7a6e996c-afcc-48ff-ab14-594321147cdd"]')
-    encryption, recipients = _pgp(d, btype, secrets, key, fail)
-    pgp_secrets = {k: secrets.pop(k) for k in _PGP_SECRETS if k in secrets}  # not for the store client
-    template = d.get("folder_template", DEFAULT_TEMPLATE)
-    try:
-        template = compile_template(template).text if isinstance(template, str) else None
-    except TemplateError as exc:
-        raise fail(f"{key}.folder_template", str(exc)) from None
-    if template is None:
-        raise fail(f"{key}.folder_template", 'a string such as "%DATASET_ID%/%EXPORT_TIME%"')
-    dest = Destination(
-        folder_template=template,
-        flows=[f.strip() for f in flows],
-        name=name,
-        type=btype,
-        url=url,
-        format=fmt,
-        compression=comp,
-        manifest=merged["manifest"],
-        export_mode=mode,
-        schedule=None if sched == "auto" else timedelta(hours=SCHEDULES[sched]),
-        stale_after=durations["stale_after"],
-        settle_time=durations["settle_time"],
-        encryption=encryption,
-        pgp_recipients=recipients,
-        pgp_secrets=pgp_secrets,
-        options=dict(options),
-        secrets=secrets,
-    )
-    if btype == "local" and url and path is not None:
-        # a relative local path is relative to the config file, as the catalog path is
-        local = url[7:] if url.startswith("file://") else url
-        if not os.path.isabs(local):
-            dest.url = str((path.parent / local).resolve())
-    try:
-        registry.get_class(btype).validate(dest)
-    except ValueError as exc:
-        raise fail(f"{key}.url", str(exc)) from None
-    return dest
+    return {sk: _env_secret(sv, f"{key}.secrets.{sk}", fail, environ) for sk, sv in secrets_raw.items()}
 
 
 _HEX_ID = re.compile(r"^(?:[0-9A-F]{16}|[0-9A-F]{40}|[0-9A-F]{64})$")
@@ -347,15 +344,8 @@ def _service(s: dict[str, Any], fail: Any, environ: Any) -> ServiceConfig:
     if not isinstance(sec, dict) or set(sec) - {"token"}:
         raise fail("service.secrets", "a table with only `token`")
     if "token" in sec:
-        m = _ENV_REF.match(sec["token"]) if isinstance(sec["token"], str) else None
-        if not m:
-            raise fail("service.secrets.token", 'must be an environment reference like "${VERIFIER_TOKEN}"')
-        if m.group(1) not in environ:
-            raise fail("service.secrets.token", f"environment variable {m.group(1)} is not set")
-        if not environ[m.group(1)]:
-            raise fail("service.secrets.token", f"environment variable {m.group(1)} is empty")
-        token = environ[m.group(1)]
-        redact.register(token)
+        hint = 'must be an environment reference like "${VERIFIER_TOKEN}"'
+        token = _env_secret(sec["token"], "service.secrets.token", fail, environ, hint)
     sched = s.get("schedule")
     if sched is not None:
         from verifier.cron import CronError, parse_cron
