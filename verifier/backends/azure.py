@@ -11,6 +11,8 @@ retry a dead endpoint for about 90 s; `AzureFileSystem` builds the client itself
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -166,10 +168,19 @@ def classify_azure(exc: BaseException, where: str) -> StoreError | None:
     return None
 
 
+@dataclass(frozen=True)
+class AzureLocation:
+    """Where a destination's exports are: container and folder (and, for ADLS Gen2, the account
+    and host of its URL)."""
+
+    container: str
+    folder: str
+    account: str = ""
+    host: str = ""
+
+
 class AzureBlobBackend(Backend):
     type = "azure_blob"
-    requires = ("adlfs",)
-    install_hint = "pip install 'verifier[azure]'  (adlfs)"
     default_jobs = 8
     # Content-MD5 is kept for single-shot uploads, as the uploader's claim
     offered_checksums = frozenset({("md5", "client")})
@@ -188,18 +199,19 @@ class AzureBlobBackend(Backend):
         if not (dest.options.get("account_name") or "connection_string" in dest.secrets or ambient):
             raise ValueError("set options.account_name (or secrets.connection_string)")
 
-    def _container_and_folder(self) -> tuple[str, str]:
+    @cached_property
+    def location(self) -> AzureLocation:
+        """The container and folder, parsed once from the url."""
         assert self.dest.url
-        rest = self.dest.url.split("://", 1)[1]
-        container, _, folder = rest.partition("/")
-        return container, folder.strip("/")
+        container, _, folder = self.dest.url.split("://", 1)[1].partition("/")
+        return AzureLocation(container, folder.strip("/"))
 
     def make_filesystem(self) -> AbstractFileSystem:
         return make_azure_fs(self.dest.options, self.dest.secrets)
 
     def root(self) -> str:
-        container, folder = self._container_and_folder()
-        return f"{container}/{folder}" if folder else container
+        loc = self.location
+        return f"{loc.container}/{loc.folder}" if loc.folder else loc.container
 
     def uri(self, path: str) -> str:
         return "az://" + path.lstrip("/")
@@ -237,22 +249,21 @@ class AdlsGen2Backend(AzureBlobBackend):
             raise ValueError("required: abfss://container@account.dfs.core.windows.net/folder")
         parse_abfs(dest.url)
 
-    def _container_and_folder(self) -> tuple[str, str]:
+    @cached_property
+    def location(self) -> AzureLocation:
+        """The container, folder, account and host, parsed once from the abfss:// url."""
         assert self.dest.url
-        container, _, _, folder = parse_abfs(self.dest.url)
-        return container, folder
+        container, account, host, folder = parse_abfs(self.dest.url)
+        return AzureLocation(container, folder, account, host)
 
     def make_filesystem(self) -> AbstractFileSystem:
-        assert self.dest.url
-        _, account, host, _ = parse_abfs(self.dest.url)
+        loc = self.location
         opts = dict(self.dest.options)
-        opts.setdefault("account_name", account)
+        opts.setdefault("account_name", loc.account)
         if "connection_string" not in self.dest.secrets:
-            opts.setdefault("account_host", host.replace(".dfs.", ".blob."))
+            opts.setdefault("account_host", loc.host.replace(".dfs.", ".blob."))
         return make_azure_fs(opts, self.dest.secrets)
 
     def uri(self, path: str) -> str:
-        assert self.dest.url
-        _, _, host, _ = parse_abfs(self.dest.url)
         container, _, rest = path.lstrip("/").partition("/")
-        return f"abfss://{container}@{host}/{rest}".rstrip("/")
+        return f"abfss://{container}@{self.location.host}/{rest}".rstrip("/")

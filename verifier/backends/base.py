@@ -24,9 +24,6 @@ from verifier.settings import Destination
 
 class Backend(abc.ABC):
     type: ClassVar[str]
-    #: import names this backend needs, and what to install when they are missing
-    requires: ClassVar[tuple[str, ...]] = ()
-    install_hint: ClassVar[str] = ""
     #: how long the store keeps files (the Data Landing Zone deletes them after 7 days)
     retention: ClassVar[timedelta | None] = None
     #: default number of concurrent requests; remote stores like more

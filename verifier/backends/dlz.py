@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,7 +31,7 @@ _FORM = f"https://<account>.blob.core.windows.net/{CONTAINER}/<folder>"
 
 
 @dataclass(frozen=True)
-class _Location:
+class DLZLocation:
     scheme: str
     netloc: str
     account: str
@@ -58,7 +59,7 @@ def _is_emulator_host(hostname: str) -> bool:
     return True
 
 
-def _parse(url: str, what: str) -> _Location:
+def _parse(url: str, what: str) -> DLZLocation:
     shown = redact.strip_url(url)
     try:
         parts = urlsplit(url)
@@ -77,13 +78,11 @@ def _parse(url: str, what: str) -> _Location:
         account = hostname.split(".")[0]
     if not segments:
         raise ValueError(f"{what} {shown!r}: the container is missing; use {_FORM}")
-    return _Location(parts.scheme, parts.netloc, account, path_style, segments[0], "/".join(segments[1:]))
+    return DLZLocation(parts.scheme, parts.netloc, account, path_style, segments[0], "/".join(segments[1:]))
 
 
 class DLZBackend(Backend):
     type = "dlz"
-    requires = ("adlfs",)
-    install_hint = "pip install 'verifier[azure]'  (adlfs)"
     offered_checksums = frozenset({("md5", "client")})  # an Azure container: Content-MD5, the uploader's claim
     retention = timedelta(days=7)
     default_jobs = 8
@@ -115,36 +114,34 @@ class DLZBackend(Backend):
 
     def __init__(self, dest: Destination) -> None:
         super().__init__(dest)
+        sas_url = dest.secrets.get("sas_url")
+        self._sas_token = urlsplit(sas_url).query if sas_url else dest.secrets.get("sas_token", "").lstrip("?")
         # the token alone (cut out of sas_url) must be scrubbed too, wherever it turns up
-        redact.register(self._sas_token())
+        redact.register(self._sas_token)
 
-    def _location(self) -> _Location:
+    @cached_property
+    def location(self) -> DLZLocation:
+        """The account, container and folder, parsed once from the url (or the SAS URI)."""
         if self.dest.url:
             return _parse(self.dest.url, "url")
         return _parse(self.dest.secrets["sas_url"], "secrets.sas_url")
 
-    def _sas_token(self) -> str:
-        sas_url = self.dest.secrets.get("sas_url")
-        if sas_url:
-            return urlsplit(sas_url).query
-        return self.dest.secrets.get("sas_token", "").lstrip("?")
-
     def make_filesystem(self) -> AbstractFileSystem:
-        loc = self._location()
+        loc = self.location
         return make_azure_fs(
             self.dest.options,
-            {"sas_token": self._sas_token()},
+            {"sas_token": self._sas_token},
             account_name=loc.account,
             account_host=loc.account_host,
             assume_container_exists=True,
         )
 
     def root(self) -> str:
-        loc = self._location()
+        loc = self.location
         return f"{loc.container}/{loc.folder}" if loc.folder else loc.container
 
     def uri(self, path: str) -> str:
-        return self._location().base + path.lstrip("/")
+        return self.location.base + path.lstrip("/")
 
     def display_url(self) -> str:
         return self.uri(self.root())

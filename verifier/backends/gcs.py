@@ -60,8 +60,6 @@ def _retriable(exc: BaseException) -> bool:
 
 class GCSBackend(Backend):
     type = "gcs"
-    requires = ("gcsfs",)
-    install_hint = "pip install 'verifier[gcs]'  (gcsfs)"
     offered_checksums = frozenset({("md5", "service"), ("crc32c", "service")})
     default_jobs = 8
 

@@ -61,8 +61,6 @@ def split_url(url: str) -> tuple[str, str]:
 
 class S3Backend(Backend):
     type = "s3"
-    requires = ("s3fs",)
-    install_hint = "pip install 'verifier[s3]'  (s3fs)"
     # a single-part ETag is the MD5; botocore sends a CRC32 with every upload, which S3 keeps
     offered_checksums = frozenset({("md5", "service"), ("crc32", "service")})
     default_jobs = 8

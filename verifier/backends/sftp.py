@@ -129,8 +129,6 @@ def _parse(url: str) -> tuple[str | None, str, int, str]:
 
 class SFTPBackend(Backend):
     type = "sftp"
-    requires = ("paramiko",)
-    install_hint = "pip install 'verifier[sftp]'  (paramiko)"
     default_jobs = 2  # one SSH connection; requests are serialised on its channel anyway
 
     @classmethod
