@@ -126,7 +126,6 @@ def restore(
     already restored (so a rerun resumes), a different one is refused.
     """
     from verifier.restore import fetch
-    from verifier.restore import plan as plan_mod
 
     when = _resolve(ctx, dataset, as_of, destination, allow_unverified)
     with _progress(quiet=as_json) as progress:
@@ -145,11 +144,19 @@ def restore(
         )
     if as_json:
         click.echo(out.dumps(fetch.to_dict(r)))
-        return r.exit_code
+    else:
+        _print_restore(r, dry_run, into)
+    return r.exit_code
+
+
+def _print_restore(r: Any, dry_run: bool, into: Path | None) -> None:
+    from verifier.restore import fetch
+    from verifier.restore import plan as plan_mod
+
     if not r.plan.intact:
         click.echo(plan_mod.describe(r.plan))
         click.echo("nothing was fetched: the chain is not intact")
-        return r.exit_code
+        return
     if out.is_tty():
         out.table(
             [
@@ -173,7 +180,6 @@ def restore(
         click.echo(f"loaded: {r.load.message} ({r.load.path})")
     if r.load_error:
         click.echo(f"not loaded: {r.load_error}", err=True)
-    return r.exit_code
 
 
 def _print_plan_rich(p: Any) -> None:
