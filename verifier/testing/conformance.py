@@ -103,7 +103,8 @@ class Conformance:
     """The tests every backend passes; mix in with the backend's StoreFixtures."""
 
     @pytest.fixture(scope="class")
-    def planted(self, tmp_path_factory: pytest.TempPathFactory) -> Planted:
+    @classmethod
+    def planted(cls, tmp_path_factory: pytest.TempPathFactory) -> Planted:  # one tree per backend class
         return plant(tmp_path_factory.mktemp("planted"))
 
     def test_same_defects_same_findings(self, store: ConformanceStore, planted: Planted, tmp_path: Path) -> None:
