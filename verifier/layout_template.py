@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from verifier.backends.base import Backend
 from verifier.errors import StoreError
 from verifier.findings import Finding
-from verifier.layout import DatasetListing, ExportListing, ScanResult
+from verifier.listing import DatasetListing, ExportListing, ScanResult
 from verifier.model import Entry
 from verifier.templates import Template
 
