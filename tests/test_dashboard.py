@@ -98,7 +98,7 @@ def render(browser: str, url: str, profile: Path) -> Dom:
     return Dom(proc.stdout)
 
 
-def test_health_table(browser: str, site: Served, tmp_path: Path) -> None:
+def test_health_table(browser: str, site: Served, env: Env, tmp_path: Path) -> None:
     dom = render(browser, f"{site.url}/?token={quote(TOKEN)}", tmp_path / "profile")
     rows = dom.find("tr", "dataset")
     assert {(r["data-dataset"], r["data-destination"], r["data-health"]) for r in rows} == {
@@ -112,6 +112,16 @@ def test_health_table(browser: str, site: Served, tmp_path: Path) -> None:
     assert "100%" in text  # full-read coverage after a full run
     assert dom.find("a", href=f"/datasets/{BROKEN}")
     assert dom.find("form", "restore", action="/restore")
+    # the latest restorable point, as `verifier status` gives it: before the broken export, and the last one when all is well
+    day = lambda n: (env.start + timedelta(days=n)).strftime("%Y-%m-%d %H:%M")  # noqa: E731
+    assert {c["data-latest-restorable"] for c in dom.find("td", "restorable")} == {day(1), day(4)}
+    # the heading counts the findings (a count, not the run id); causes first, consequences under them
+    shown = dom.find("tr", "finding")
+    assert f"Findings of the last run ({len(shown)})" in text and len(shown) == 2
+    assert [(f["data-code"], f["data-consequence"]) for f in shown] == [
+        ("parquet.corrupt", "no"),
+        ("restore.chain_broken", "yes"),
+    ]
 
 
 def test_history_chart_marks_the_broken_export(browser: str, site: Served, env: Env, tmp_path: Path) -> None:
@@ -125,15 +135,23 @@ def test_history_chart_marks_the_broken_export(browser: str, site: Served, env: 
     assert broken[0]["data-status"] == "failed"
     assert broken[0]["fill"] == "#d32f2f"
     assert [m["data-export-time"] for m in dom.find("path", "broken-mark")] == [broken_time]
-    assert {b["data-status"] for b in bars if b is not broken[0]} == {"ok"}
+    # the two intact exports after the broken link cannot be restored: never drawn as ok
+    assert [b["data-status"] for b in bars] == ["ok", "ok", "failed", "unrestorable", "unrestorable"]
     assert len(dom.find("circle", "dot")) == 4  # record counts from the full read; unknown for the corrupt one
     assert len(dom.find("tr", "export-broken")) == 1
+    assert [r["data-shown"] for r in dom.find("tr", "export-unrestorable")] == ["unrestorable", "unrestorable"]
+    restorable = (env.start + timedelta(days=1)).strftime("%Y-%m-%d %H:%M")
+    assert [c["data-latest-restorable"] for c in dom.find("td", "restorable")] == [restorable]
     assert "parquet.corrupt" in " ".join(dom.text)
-    # what is open now, from the open_findings view, with the run that first found it
-    assert [(f["data-code"], f["data-first-run"]) for f in dom.find("tr", "finding")] == [
-        ("restore.chain_broken", "1"),
-        ("parquet.corrupt", "1"),
+    # what is open now (the open_findings view), root cause first, its consequence under it, with
+    # the run that first found it; the path relative to the destination, the full URI as a tooltip
+    assert [(f["data-code"], f["data-first-run"], f["data-consequence"]) for f in dom.find("tr", "finding")] == [
+        ("parquet.corrupt", "1", "no"),
+        ("restore.chain_broken", "1", "yes"),
     ]
+    where = dom.find("span", "where")
+    assert where[0]["title"].startswith("file://") and where[0]["title"].endswith(".parquet")
+    assert f"{BROKEN}/exportTime=" in "".join(dom.text) and str(env.tmp) not in "".join(dom.text)
 
 
 def test_restore_form_renders_a_plan(browser: str, site: Served, env: Env, tmp_path: Path) -> None:
@@ -151,3 +169,53 @@ def test_without_the_token_the_browser_sees_nothing(browser: str, site: Served, 
     dom = render(browser, f"{site.url}/datasets/{BROKEN}", tmp_path / "profile")
     assert not dom.find("svg", "history")
     assert "authentication required" in " ".join(dom.text)
+
+
+def measured(browser: str, site: Served, path: str, width: int, tmp_path: Path) -> int:
+    """How wide the page at `path` is laid out in `width` px: the served HTML, saved with a script
+    that gives the body that width and writes its scroll width into the DOM for `--dump-dom`
+    (headless Chromium's window is never narrower than 500 px; the phone styles apply below 700)."""
+    with site.client(TOKEN) as client:
+        page = client.get(path).text
+    probe = f"<script>document.body.style.width = '{width}px';"
+    probe += "document.body.dataset.sw = document.body.scrollWidth;</script>"
+    html = tmp_path / f"page-{width}.html"
+    html.write_text(page.replace("</body>", probe + "</body>"))
+    proc = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--hide-scrollbars",
+            f"--user-data-dir={tmp_path / f'profile-{width}'}",
+            f"--window-size={width},900",
+            "--dump-dom",
+            html.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    body = Dom(proc.stdout).find("body")
+    assert body and "data-sw" in body[0], proc.stderr[-2000:]
+    return int(body[0]["data-sw"])
+
+
+@pytest.mark.parametrize("width", [390, 1400])
+@pytest.mark.parametrize("page", ["/", f"/datasets/{BROKEN}", f"/restore?dataset_id={BROKEN}&as_of=2030-01-01T00:00Z"])
+def test_no_page_is_wider_than_the_window(browser: str, site: Served, page: str, width: int, tmp_path: Path) -> None:
+    """A phone (390 px) and a desktop (1400 px) see every page without scrolling sideways: wide
+    tables become cards on a phone; on a desktop the page uses the whole width."""
+    assert measured(browser, site, page, width, tmp_path) <= width
+
+
+def test_tables_do_not_break_codes_or_squeeze_columns(site: Served) -> None:
+    """`overflow-wrap: anywhere` let a table shrink a column below its longest word
+    (`restore.chain_br / oken`, `fil / es`); codes, times and counts now never wrap, paths only at a slash."""
+    with site.client(TOKEN) as client:
+        page = client.get("/").text
+    assert "overflow-wrap: anywhere" not in page and "max-width: 1280px" not in page
+    assert "td.code, td.num, td.when" in page and "white-space: nowrap" in page
+    assert f"{BROKEN}/<wbr>exportTime=" in page

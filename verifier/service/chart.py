@@ -27,6 +27,7 @@ COLOURS = {
     "vanished": "#d32f2f",
     "pending": "#9e9e9e",
     "unverified": "#8d6e63",
+    "unrestorable": "#f2a19b",  # intact, but after a broken link: light red, never the ok colour
 }
 MAX_POINTS = 2000
 
@@ -118,7 +119,7 @@ def _size_bars(f: _Frame) -> list[str]:
     """One bar per export; broken ones red with a marker under the axis."""
     out = ['<g class="sizes">']
     for e in f.rows:
-        status = str(e.get("status") or "unknown")
+        status = str(e.get("shown_status") or e.get("status") or "unknown")
         broken = status in BROKEN
         size = e.get("total_bytes") or 0
         h = max(2.0 if broken else 1.0, size / f.max_bytes * SIZE_H)

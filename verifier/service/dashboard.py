@@ -10,25 +10,34 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 
 from verifier import queries
 from verifier.service.access import CatalogReader
 from verifier.service.actions import ApiError, restore_plan_dict
 from verifier.service.chart import export_chart, human_bytes, human_count
 from verifier.service.scheduler import service_run_options
+from verifier.service.triaged import mark_shown_status, shown_findings
 from verifier.timeutil import iso, utcnow
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=FsPath(__file__).parent / "templates")
-templates.env.filters["iso"] = lambda v: (iso(v) or "—").replace("T", " ").replace("Z", "")
+# to the minute: exports are hourly at the finest, and a narrower column leaves room for the rest
+templates.env.filters["iso"] = lambda v: (iso(v) or "—").replace("T", " ")[:16]
 templates.env.filters["bytes"] = human_bytes
 templates.env.filters["count"] = human_count
+# a path may break after a slash, never inside a name
+templates.env.filters["wbr"] = lambda v: Markup(str(escape(str(v))).replace("/", "/<wbr>"))
 HEALTH_ORDER = {"failing": 0, "stale": 1, "warning": 2, "pending": 3, "ok": 4}
 
 
 def _reader(request: Request) -> CatalogReader:
     reader: CatalogReader = request.app.state.reader
     return reader
+
+
+def _urls(request: Request) -> dict[str, str]:
+    return {d.name: d.url for d in request.app.state.config.destinations}
 
 
 def _page(request: Request, name: str, code: int = 200, **ctx: Any) -> Response:
@@ -53,7 +62,7 @@ def index(request: Request, started: int | None = None, busy: str | None = None)
         datasets=rows,
         health=health,
         run=run[0] if run else None,
-        findings=found,
+        findings=shown_findings(found, _urls(request)),
         started=started,
         busy=busy,
         now=utcnow(),
@@ -70,20 +79,24 @@ def dataset(request: Request, dataset_id: Annotated[str, Path(max_length=500)]) 
     by_dest: dict[str, list[dict[str, Any]]] = {}
     for e in exports:
         by_dest.setdefault(e["destination"], []).append(e)
+    # what is broken now (the open_findings view), not what the last run saw: that run may have
+    # looked at other datasets only
+    found = reader.read(queries.open_findings, dataset_id, limit=300, empty=[])
+    health = {r["destination"]: r for r in status}
+    for d, ex in by_dest.items():
+        warned = {f["export_time"] for f in found if f["destination"] == d and f["severity"] == "warning"}
+        mark_shown_status(ex, health.get(d), warned)
     charts = [
         {"destination": d, "svg": export_chart(ex, f"exports of {dataset_id} on {d}"), "exports": ex}
         for d, ex in by_dest.items()
     ]
-    # what is broken now (the open_findings view), not what the last run saw: that run may have
-    # looked at other datasets only
-    found = reader.read(queries.open_findings, dataset_id, limit=300, empty=[])
     return _page(
         request,
         "dataset.html",
         dataset_id=dataset_id,
         status=status,
         charts=charts,
-        findings=found,
+        findings=shown_findings(found, _urls(request)),
         broken=sum(1 for e in exports if e["status"] in ("failed", "vanished")),
     )
 

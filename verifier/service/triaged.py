@@ -1,0 +1,60 @@
+"""What the dashboard shows of findings and exports, shaped for people: findings root cause first
+with their consequences under them (`verifier.triage`, as the CLI prints them), paths relative to
+the destination, and the exports that come after a broken link marked as unrestorable."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from verifier.findings import Finding, Severity
+from verifier.triage import flatten, relativizer, short_message, triage
+
+
+def _finding(row: dict[str, Any]) -> Finding | None:
+    """A catalog row as a `Finding`; None for a row this version cannot read (an unknown code
+    written by a newer version): it is still counted and listed, only not grouped."""
+    try:
+        return Finding(
+            code=row["code"],
+            message=row.get("message") or "",
+            destination=row.get("destination") or "",
+            dataset_id=row.get("dataset_id"),
+            export_time=row.get("export_time"),
+            uri=row.get("uri"),
+            severity=Severity.parse(row.get("severity") or "info"),
+            extra={"row": row},
+        )
+    except (ValueError, KeyError):
+        return None
+
+
+def shown_findings(rows: list[dict[str, Any]], urls: dict[str, str]) -> list[dict[str, Any]]:
+    """`rows` (catalog findings) in triage order, each with `consequence` (it hangs under the row
+    before it), `where` (the file relative to its destination) and `text` (the message without
+    the full URI). The full URI stays in the row, for the tooltip and the API."""
+    rel = relativizer(urls)
+    findings = [f for f in map(_finding, rows) if f is not None]
+    unread = [r for r in rows if _finding(r) is None]
+    out = []
+    for f, consequence in flatten(triage(findings)):
+        row = f.extra["row"]
+        assert isinstance(row, dict)
+        out.append({**row, "consequence": consequence, "where": rel(f) if f.uri else "", "text": short_message(f, rel)})
+    out.extend({**r, "consequence": False, "where": r.get("uri") or "", "text": r.get("message") or ""} for r in unread)
+    return out
+
+
+def mark_shown_status(exports: list[dict[str, Any]], health: dict[str, Any] | None, warned: set[datetime]) -> None:
+    """`shown_status` of each export of one destination, for the table and the chart: an intact
+    export after the latest restorable point (`health`: the destination's `dataset_health` row) is
+    "unrestorable", an earlier link of its chain being broken, so it never looks ok; an "ok" export
+    with an open warning (`warned`: their export times, e.g. a schema drift found at the dataset
+    level) is "warning", not drawn in the ok colour. Without a health row no chain is judged."""
+    latest: datetime | None = health.get("latest_restorable") if health else None
+    for e in exports:
+        e["shown_status"] = "warning" if e["status"] == "ok" and e["export_time"] in warned else e["status"]
+        if health is None or e["status"] not in ("ok", "warning"):
+            continue
+        if latest is None or (e["export_time"] is not None and e["export_time"] > latest):
+            e["shown_status"] = "unrestorable"
