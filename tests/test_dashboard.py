@@ -216,6 +216,6 @@ def test_tables_do_not_break_codes_or_squeeze_columns(site: Served) -> None:
     (`restore.chain_br / oken`, `fil / es`); codes, times and counts now never wrap, paths only at a slash."""
     with site.client(TOKEN) as client:
         page = client.get("/").text
-    assert "overflow-wrap: anywhere" not in page and "max-width: 1280px" not in page
+    assert "vertical-align: top; overflow-wrap: break-word" in page and "max-width: 1280px" not in page
     assert "td.code, td.num, td.when" in page and "white-space: nowrap" in page
     assert f"{BROKEN}/<wbr>exportTime=" in page
