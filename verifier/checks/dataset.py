@@ -33,12 +33,18 @@ def infer_cadence(times: list[datetime]) -> timedelta | None:
 
 
 def schema_drift(exports: list[ExportState], json_format: bool) -> list[Finding]:
+    """Drift between consecutive exports: reported when the export that shows it is checked, and
+    again every run while it is the dataset's latest export (a warning must not vanish because a
+    night was missed; it goes when a newer export arrives)."""
     out: list[Finding] = []
     prev: ExportState | None = None
-    for e in sorted(exports, key=lambda x: x.export_time):
-        if e.schema is None or e.status in ("vanished", "pending"):
-            continue
-        if prev is not None and e.checked_this_run and prev.schema is not None:
+    usable = sorted(
+        (x for x in exports if x.schema is not None and x.status not in ("vanished", "pending")),
+        key=lambda x: x.export_time,
+    )
+    latest = usable[-1] if usable else None
+    for e in usable:
+        if prev is not None and (e.checked_this_run or e is latest) and prev.schema is not None and e.schema:
             a, b = prev.schema, e.schema
             retyped = sorted(c for c in set(a) & set(b) if a[c] != b[c] and "null" not in (a[c], b[c]))
             added = [] if json_format else sorted(set(b) - set(a))
