@@ -284,3 +284,43 @@ def test_concurrent_lists_and_reads(any_store: Store, tmp_path: Path) -> None:
     with ThreadPoolExecutor(6) as pool:
         results = list(pool.map(work, range(0, 2400, 100)))
     assert results == [(3, DATA[i : i + 100]) for i in range(0, 2400, 100)]
+
+
+def test_object_stores_list_a_destination_in_one_recursive_listing(
+    any_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One listing without a delimiter gives every folder exactly what listing that folder gives."""
+    from verifier.layout import scan
+
+    src = _tree(tmp_path)
+    (src / "stray.txt").write_bytes(b"s")
+    (src / "ds1" / "notes").mkdir()
+    (src / "ds1" / "notes" / "n.txt").write_bytes(b"n")
+    any_store.upload(src)
+    backend = make_backend(any_store.dest())
+    if not backend.flat_listing:
+        pytest.skip(f"{backend.type} is walked folder by folder")
+    walked: dict[str, list[Any]] = {}
+    queue = [backend.root()]
+    while queue:
+        folder = queue.pop()
+        walked[folder] = sorted(backend.list(folder), key=lambda e: e.path)
+        queue += [e.path for e in walked[folder] if e.is_dir]
+    assert backend.list_tree(backend.root()) == walked
+
+    monkeypatch.setattr(backend, "list", lambda path: pytest.fail(f"the scan listed {path} on its own"))
+    result = scan(backend)
+    assert {d: [x.raw for x in ds.exports] for d, ds in result.datasets.items()} == {
+        "ds1": ["202601020300"],
+        "ds2": ["202601030300"],
+    }
+    assert sorted(e.name for e in result.datasets["ds1"].exports[0].entries) == [
+        "manifest-1.json",
+        "part-00000.parquet",
+        "part-00001.parquet",
+    ]
+    assert sorted((f.code, f.uri) for f in result.findings) == [
+        ("layout.unexpected_entry", backend.uri(backend.root() + "/ds1/notes")),
+        ("layout.unexpected_entry", backend.uri(backend.root() + "/stray.txt")),
+    ]
+    assert result.entries_listed == 3 + 3 + 1

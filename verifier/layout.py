@@ -32,12 +32,14 @@ def scan(
     root = backend.root()
     wanted = set(datasets) if datasets else None
     result = ScanResult()
-    top = backend.list(root)
+    template = getattr(dest, "folder_template", DEFAULT_TEMPLATE)
+    # the default layout of a whole object-store destination: one recursive listing, not one per folder
+    list_children = _lister(backend, root) if template == DEFAULT_TEMPLATE and wanted is None else backend.list
+    top = list_children(root)
     if not top and backend.local_path(root) is not None and not backend.fs.isdir(root):
         raise StoreError(
             f"{backend.uri(root)} does not exist or is not a folder; check the destination url", transient=False
         )
-    template = getattr(dest, "folder_template", DEFAULT_TEMPLATE)
     if template != DEFAULT_TEMPLATE:  # the default layout keeps its own, faster walk below
         from verifier.layout_template import scan_template
 
@@ -60,7 +62,7 @@ def scan(
 
     def list_dataset(d: Entry) -> tuple[Entry, list[Entry] | StoreError]:
         try:
-            return d, backend.list(d.path)
+            return d, list_children(d.path)
         except StoreError as exc:
             return d, exc
 
@@ -136,7 +138,7 @@ def scan(
 
         def list_export(ex: ExportListing) -> None:
             try:
-                ex.entries = backend.list(ex.path)
+                ex.entries = list_children(ex.path)
             except StoreError as exc:
                 ex.error = exc
             if progress:
@@ -145,3 +147,18 @@ def scan(
         list(pool.map(list_export, exports))
     result.entries_listed = len(top) + sum(len(e.entries) for e in exports)
     return result
+
+
+def _lister(backend: Backend, root: str) -> Callable[[str], list[Entry]]:
+    """Children by folder from one recursive listing, where the store has one; else `backend.list`.
+
+    If the recursive listing fails, the folder-by-folder walk runs instead: it tells which folder
+    the store refuses (one dataset's `backend.unreachable`) or that the root itself cannot be listed.
+    """
+    if not backend.flat_listing:
+        return backend.list
+    try:
+        tree = backend.list_tree(root)
+    except StoreError:
+        return backend.list
+    return lambda path: list(tree.get(path.rstrip("/"), []))

@@ -17,6 +17,8 @@ from typing import IO, Any, ClassVar
 from fsspec.spec import AbstractFileSystem
 
 from verifier import redact
+from verifier.backends import flat
+from verifier.backends.flat import Tree
 from verifier.errors import StoreError
 from verifier.model import Checksum, Entry
 from verifier.settings import Destination
@@ -31,6 +33,8 @@ class Backend(abc.ABC):
     #: the native checksums (algo, source) the store keeps for an object uploaded in one piece
     #: with no checksum of the uploader's own; the conformance suite holds the backend to it
     offered_checksums: ClassVar[frozenset[tuple[str, str]]] = frozenset()
+    #: an object store that lists a whole prefix in one paged, recursive listing (`list_tree`)
+    flat_listing: ClassVar[bool] = False
 
     def __init__(self, dest: Destination) -> None:
         self.dest = dest
@@ -120,6 +124,16 @@ class Backend(abc.ABC):
                 continue
             out.append(e)
         return out
+
+    def list_tree(self, path: str) -> Tree:
+        """Every folder below `path` with its direct children, from one recursive listing. Raises StoreError."""
+        try:
+            infos = self.fs.find(path, detail=True, withdirs=False)
+        except FileNotFoundError:
+            infos = {}
+        except Exception as exc:  # noqa: BLE001 - every client error becomes a StoreError
+            raise self.classify(exc) from None
+        return flat.group(path, infos.values(), self.normalise)
 
     def open(self, path: str, block_size: int = 4 * 2**20) -> IO[bytes]:
         try:

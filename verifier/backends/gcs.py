@@ -62,6 +62,7 @@ class GCSBackend(Backend):
     type = "gcs"
     offered_checksums = frozenset({("md5", "service"), ("crc32c", "service")})
     default_jobs = 8
+    flat_listing = True
 
     @classmethod
     def validate(cls, dest: Destination) -> None:

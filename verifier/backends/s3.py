@@ -64,6 +64,7 @@ class S3Backend(Backend):
     # a single-part ETag is the MD5; botocore sends a CRC32 with every upload, which S3 keeps
     offered_checksums = frozenset({("md5", "service"), ("crc32", "service")})
     default_jobs = 8
+    flat_listing = True
     schemes: ClassVar[tuple[str, ...]] = ("s3://", "s3a://")
 
     @classmethod
