@@ -258,16 +258,16 @@ def test_kill_mid_run_leaves_a_consistent_catalog_and_reads_work_during_a_run(tm
 def test_a_bug_in_one_export_check_never_stops_the_others(chain, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     _, exports, config = chain
     assert codes(do_run(config, "metadata")) == []
-    from verifier import runner
+    from verifier import exportcheck
 
-    real = runner.check_export
+    real = exportcheck.check_export
 
     def flaky(backend, plan, **kw):  # type: ignore[no-untyped-def]
         if plan.listing.export_time == exports[1].export_time:
             raise RuntimeError("a bug")
         return real(backend, plan, **kw)
 
-    monkeypatch.setattr(runner, "check_export", flaky)
+    monkeypatch.setattr(exportcheck, "check_export", flaky)
     s = do_run(config, "metadata", now=later(1), rescan=True)
     assert [(f.code, f.export_time) for f in s.findings] == [("file.unreadable", exports[1].export_time)]
     assert "RuntimeError: a bug" in s.findings[0].message

@@ -402,14 +402,14 @@ def test_post_run_while_reading_and_409(api: Served, http: httpx.Client, monkeyp
     """A run of `slow` (each export held until released) is going on: reads succeed, a second POST is
     409; once released the run completes and its exports are in the catalog."""
     release, entered = threading.Event(), threading.Event()
-    real = runner._safe_check
+    real = runner.check_export_safely
 
     def held(*args: Any, **kwargs: Any) -> Any:
         entered.set()
         release.wait(30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "_safe_check", held)
+    monkeypatch.setattr(runner, "check_export_safely", held)
     try:
         r = http.post("/api/runs", json={"destinations": ["slow"], "level": "metadata"})
         assert r.status_code == 202, r.text
@@ -462,14 +462,14 @@ def test_shutdown_cancels_between_exports(env: Env, tmp_path: Path, monkeypatch:
         write_config(tmp_path, [{"name": "slow", "type": "local", "url": str(folder), "schedule": "12h"}])
     )
     release, entered = threading.Event(), threading.Event()
-    real = runner._safe_check
+    real = runner.check_export_safely
 
     def held(*args: Any, **kwargs: Any) -> Any:
         entered.set()
         release.wait(30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "_safe_check", held)
+    monkeypatch.setattr(runner, "check_export_safely", held)
     app = create_app(config, start_scheduler=False)
     scheduler = app.state.scheduler
     run_id = scheduler.trigger(RunOptions(level="metadata", jobs=2))

@@ -18,8 +18,6 @@ catalog itself, in the order it submitted them, exactly as before. An executor o
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import threading
 import uuid
@@ -32,7 +30,6 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 from verifier.errors import ConfigError
 
 if TYPE_CHECKING:
-    from verifier.backends.base import Backend
     from verifier.catalog.records import ExportOutcome
     from verifier.config import Destination
     from verifier.exportcheck import ExportPlan
@@ -178,32 +175,21 @@ def task_key(dest: Destination, plan: ExportPlan) -> str:
 
 
 # -- the worker side -----------------------------------------------------------------------------
-_BACKENDS: dict[tuple[str, str], Backend] = {}
-_BACKENDS_LOCK = threading.Lock()
-
-
-def _fingerprint(dest: Destination) -> str:
-    """Same destination, same settings, same secrets -> same backend; only a hash is kept as a key."""
-    blob = json.dumps(
-        [dest.type, dest.url, dest.format, dest.compression, dest.options, dest.secrets], sort_keys=True, default=str
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def worker_backend(dest: Destination) -> Backend:
-    """One backend per destination per worker process, built on first use and kept for later tasks."""
-    from verifier.backends import make_backend
-
-    key = (dest.name, _fingerprint(dest))
-    with _BACKENDS_LOCK:
-        backend = _BACKENDS.get(key)
-        if backend is None:
-            backend = _BACKENDS[key] = make_backend(dest)
-        return backend
-
-
 def check_remote(dest: Destination, plan: ExportPlan, now: datetime, run_id: int) -> ExportOutcome:
-    """The task a Dask worker runs: check one export against its own backend; never raises for bad data."""
-    from verifier.runner import _safe_check
+    """The task a Dask worker runs: check one export against its own backend, the byte-parsing checks
+    in this worker process's own pool (sized by its threads); never raises for bad data."""
+    from verifier.exportcheck import check_export_safely
+    from verifier.workers import shared_pool, worker_backend
 
-    return _safe_check(worker_backend(dest), plan, now, run_id)
+    pool = shared_pool(_worker_threads())
+    return check_export_safely(worker_backend(dest), plan, now=now, run_id=run_id, pool=pool)
+
+
+def _worker_threads() -> int:
+    """The Dask worker's thread count: as many exports are checked at once in it, so as many processes."""
+    try:
+        from distributed import get_worker
+
+        return int(get_worker().state.nthreads)
+    except (ImportError, ValueError, AttributeError):
+        return os.cpu_count() or 1

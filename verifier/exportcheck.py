@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from verifier import references
+from verifier import redact, references
 from verifier.backends.base import Backend
 from verifier.catalog.records import ExportOutcome, ExportRow, FileRow, VerificationRow
-from verifier.checks.files import check_file
 from verifier.checks.formats import is_data_name
 from verifier.checks.manifest import MAX_MANIFEST_BYTES, Manifest, is_manifest_name, parse_manifest, reconcile
 from verifier.errors import StoreError
 from verifier.findings import Finding, Severity
 from verifier.layout import ExportListing
 from verifier.model import Entry
+from verifier.workers import CheckPool, isolated_check
+
+log = logging.getLogger("verifier.run")
 
 LEVELS = ("listing", "metadata", "full")
 # Findings an export still being written produces; young exports with these are "pending".
@@ -105,7 +108,33 @@ def _native_checksums(
         )
 
 
-def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: int) -> ExportOutcome:
+def check_export_safely(
+    backend: Backend, plan: ExportPlan, *, now: datetime, run_id: int, pool: CheckPool | None = None
+) -> ExportOutcome:
+    """check_export never raises on bad data; a bug must not lose the other exports either."""
+    try:
+        return check_export(backend, plan, now=now, run_id=run_id, pool=pool)
+    except Exception as exc:
+        log.exception("internal error while checking %s", plan.listing.uri)
+        return internal_error(backend, plan, now, run_id, exc)
+
+
+def internal_error(backend: Backend, plan: ExportPlan, now: datetime, run_id: int, exc: Exception) -> ExportOutcome:
+    """The outcome of an export whose check failed inside verifier (or whose task was lost): unverified."""
+    lst = plan.listing
+    f = Finding(
+        "file.unreadable",
+        f"{lst.uri}: verifier failed while checking this export "
+        f"({type(exc).__name__}: {redact.scrub(str(exc))}); it was not verified — please report this",
+        uri=lst.uri,
+    )
+    return unverified(plan, backend, f, now=now, run_id=run_id)
+
+
+def check_export(
+    backend: Backend, plan: ExportPlan, *, now: datetime, run_id: int, pool: CheckPool | None = None
+) -> ExportOutcome:
+    """Every file of the export at the plan's level; the byte-parsing checks run in `pool` (None: here)."""
     t0 = time.monotonic()
     dest = backend.dest
     lst = plan.listing
@@ -116,11 +145,6 @@ def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: i
     manifests: list[Manifest] = []
     data: dict[str, Entry] = {}
     flow_run_id: str | None = None
-
-    def stamp(f: Finding) -> Finding:
-        f.destination, f.dataset_id, f.export_time = dest.name, lst.dataset_id, lst.export_time
-        f.found_at = now
-        return f
 
     if lst.error is not None:
         f = Finding(
@@ -249,7 +273,7 @@ def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: i
         level = plan.level
         if name in plan.full_names or (p is not None and _was_read(p) and not unchanged and changed is None):
             level = "full"  # sampled, or rewritten behind our back with the same size: read it to know
-        fc = check_file(backend, e, row.uri, dest, level)
+        fc = isolated_check(pool, backend, e, row.uri, level)
         files_checked += 1
         bytes_read += fc.result.bytes_read
         findings.extend(fc.findings)
@@ -288,7 +312,6 @@ def check_export(backend: Backend, plan: ExportPlan, *, now: datetime, run_id: i
                     )
                 )
 
-    findings = [stamp(f) for f in findings]
     # settle time counts from the scheduled time only: a file rewritten in an old export is not "being written"
     young = now - lst.export_time < dest.settle_time
     status = _status(findings)
@@ -321,9 +344,7 @@ def _status(findings: list[Finding]) -> str:
 
 def unverified(plan: ExportPlan, backend: Backend, finding: Finding, *, now: datetime, run_id: int) -> ExportOutcome:
     """An export that could not be checked: status unverified, what the catalog knew of its files kept."""
-    lst, prev = plan.listing, plan.prev
-    finding.destination, finding.dataset_id, finding.export_time = backend.dest.name, lst.dataset_id, lst.export_time
-    finding.found_at = now
+    prev = plan.prev
     files = dict(prev.files) if prev else {}
     flow = prev.flow_run_id if prev else None
     return _outcome(plan, backend, "unverified", flow, [finding], files, 0, time.monotonic(), now, run_id, 0)

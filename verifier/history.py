@@ -110,7 +110,7 @@ def dataset_findings(
     outcomes: list[ExportOutcome],
     now: datetime,
     backend: Backend,
-) -> list[Finding]:
+) -> dict[str, list[Finding]]:
     """Schema drift, schedule gaps, staleness and broken restore chains, per dataset listed tonight."""
     by_ds: dict[str, dict[datetime, ExportState]] = {}
     for key, p in prev.items():
@@ -122,7 +122,7 @@ def dataset_findings(
             e.export_time, e.uri, e.status, _schema(e), (e.dataset_id, e.export_time) not in prev, checked
         )
     cutoff = now - backend.retention if backend.retention is not None else None
-    found: list[Finding] = []
+    found: dict[str, list[Finding]] = {}
     for ds_id, states in sorted(by_ds.items()):
         if ds_id not in sr.datasets:
             continue
@@ -131,9 +131,8 @@ def dataset_findings(
         fs = schema_drift(exports, dest.format == "json") + schedule_gaps(exports, dest.schedule, ds_uri)
         fs += staleness(exports, dest.stale_after, now, ds_uri)
         fs += chain_breaks(exports, dest.export_mode, cutoff, ds_uri)
-        for f in fs:
-            f.dataset_id, f.destination, f.found_at = ds_id, dest.name, now
-        found.extend(fs)
+        if fs:
+            found[ds_id] = fs  # scoped to the dataset by the run's Verdicts
     return found
 
 

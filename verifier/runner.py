@@ -10,18 +10,19 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from verifier import credentials, executors, history, redact, sampling
+from verifier import credentials, executors, history, redact, sampling, workers
 from verifier.backends import make_backend
 from verifier.backends.base import Backend
 from verifier.catalog import Catalog, ExportOutcome, ExportRow, RunLock
 from verifier.checks import limits
 from verifier.config import Config, Destination
 from verifier.errors import CatalogError, StoreError, VerifierError
-from verifier.exitcodes import INCOMPLETE_CODES, exit_code_for
-from verifier.exportcheck import ExportPlan, check_export, level_at_least, unverified
+from verifier.exitcodes import INCOMPLETE_CODES
+from verifier.exportcheck import ExportPlan, check_export_safely, internal_error, level_at_least
 from verifier.findings import Finding, Severity
 from verifier.layout import ExportListing, ScanResult, scan
 from verifier.timeutil import utcnow
+from verifier.verdicts import Scope, Verdicts
 
 log = logging.getLogger("verifier.run")
 # Outcomes are written in batches (each export still in its own transaction) so that the
@@ -137,10 +138,10 @@ def _run(
                 "executor": opts.executor,
             },
         )
-        findings: list[Finding] = []
+        verdicts = Verdicts(catalog, run_id, now, config.severity, flush_every=FLUSH_EVERY, flush_seconds=FLUSH_SECONDS)
         results: list[DestinationResult] = []
         t0 = time.monotonic()
-        # sampling spans every destination: plan it once, from the catalog's ledger and tonight's listings
+        # sampling spans every destination: plan it once, from the catalog's verdicts and tonight's listings
         scanned: list[
             tuple[Destination, Backend, ScanResult | None, dict[tuple[str, datetime], ExportRow], DestinationResult]
         ] = []
@@ -150,9 +151,7 @@ def _run(
             backend = make_backend(dest)
             res = DestinationResult(name=dest.name, type=dest.type, url=_safe_url(backend))
             progress.destination_started(dest.name)
-            if expiring := [_sev(config, f) for f in credentials.findings(dest, now)]:
-                findings.extend(expiring)
-                catalog.add_findings(run_id, expiring)
+            verdicts.report(Scope(dest.name), credentials.findings(dest, now))
             try:
                 sr = scan(backend, datasets=opts.datasets, jobs=_jobs(opts, backend))
             except (StoreError, OSError, VerifierError) as exc:
@@ -162,19 +161,16 @@ def _run(
                     "backend.unreachable",
                     f"{res.url}: could not be listed: {res.message}; the "
                     "destination was not verified — check the endpoint, credentials and network",
-                    destination=dest.name,
                     uri=res.url,
-                    found_at=now,
                 )
-                findings.append(f)
-                catalog.add_findings(run_id, [_sev(config, f)])
+                verdicts.report(Scope(dest.name), [f])
                 catalog.upsert_destination(dest, res.url, None, res.message)
                 scanned.append((dest, backend, None, {}, res))
                 continue
             prev = catalog.load_exports(dest.name)
             scanned.append((dest, backend, sr, prev, res))
 
-        ledger = sampling.RunLedger(
+        sample_ledger = sampling.RunLedger(
             sampling.SampledRun(r.run_id, frozenset(r.destinations), frozenset(r.datasets))
             for r in catalog.sampled_runs()
         )
@@ -182,26 +178,24 @@ def _run(
             [(d.name, listing, prev) for d, _b, listing, prev, _r in scanned],
             percent=opts.sample,
             budget=opts.budget,
-            ledger=ledger,
+            ledger=sample_ledger,
         )
         for dest, backend, listing, prev, res in scanned:
             if listing is not None and not _cancelled(opts):
-                findings.extend(
-                    _verify_destination(
-                        config, catalog, run_id, dest, backend, listing, prev, res, opts, sampled, now, progress, shared
-                    )
+                _verify_destination(
+                    catalog, verdicts, run_id, dest, backend, listing, prev, res, opts, sampled, now, progress, shared
                 )
+            _tally(res, verdicts)
             results.append(res)
             backend.close()
         if config.aep is not None and not _cancelled(opts):
-            findings.extend(_aep_step(config, catalog, run_id, scanned, now, opts))
-        for f in findings:
-            _sev(config, f)
+            verdicts.report(Scope(""), _aep_step(config, scanned, now, opts))  # each names its destination
+        findings = verdicts.findings
         cancelled = _cancelled(opts)
         incomplete = (
             cancelled or any(not r.reachable for r in results) or any(f.code in INCOMPLETE_CODES for f in findings)
         )
-        code = exit_code_for(findings, incomplete)
+        code = verdicts.exit_code(incomplete)
         finished = utcnow()
         status = "cancelled" if cancelled else "incomplete" if incomplete else "completed"
         catalog.finish_run(
@@ -213,9 +207,9 @@ def _run(
                 "exports_skipped": sum(r.exports_skipped for r in results),
                 "files_checked": sum(r.files_checked for r in results),
                 "bytes_read": sum(r.bytes_read for r in results),
-                "errors": sum(1 for f in findings if f.sev == Severity.ERROR),
-                "warnings": sum(1 for f in findings if f.sev == Severity.WARNING),
-                "infos": sum(1 for f in findings if f.sev == Severity.INFO),
+                "errors": verdicts.count(Severity.ERROR),
+                "warnings": verdicts.count(Severity.WARNING),
+                "infos": verdicts.count(Severity.INFO),
                 "duration_s": round(time.monotonic() - t0, 3),
             },
         )
@@ -239,8 +233,6 @@ def _run(
 
 def _aep_step(
     config: Config,
-    catalog: Catalog,
-    run_id: int,
     scanned: list[
         tuple[Destination, Backend, ScanResult | None, dict[tuple[str, datetime], ExportRow], DestinationResult]
     ],
@@ -254,9 +246,7 @@ def _aep_step(
     dests = [(d, b.retention) for d, b, listing, _p, _r in scanned if listing is not None and d.flows]
     if not dests:
         return []
-    found = [_sev(config, f) for f in run_step(config.aep, config.catalog_path, dests, now, opts.datasets)]
-    catalog.add_findings(run_id, found)
-    return found
+    return run_step(config.aep, config.catalog_path, dests, now, opts.datasets)
 
 
 def _safe_url(backend: Backend) -> str:
@@ -272,12 +262,6 @@ def _cancelled(opts: RunOptions) -> bool:
 
 def _jobs(opts: RunOptions, backend: Backend) -> int:
     return max(1, opts.jobs or backend.default_jobs)
-
-
-def _sev(config: Config, f: Finding) -> Finding:
-    if f.code in config.severity and not f.extra.get("severity_fixed"):
-        f.severity = config.severity[f.code]
-    return f
 
 
 def _kinds(
@@ -297,8 +281,8 @@ def _kinds(
 
 
 def _verify_destination(
-    config: Config,
     catalog: Catalog,
+    verdicts: Verdicts,
     run_id: int,
     dest: Destination,
     backend: Backend,
@@ -310,12 +294,8 @@ def _verify_destination(
     now: datetime,
     progress: Progress,
     shared: executors.DaskExecutor | None = None,
-) -> list[Finding]:
-    findings: list[Finding] = []
-    for f in sr.findings:
-        f.destination, f.found_at = dest.name, now
-        findings.append(_sev(config, f))
-    catalog.add_findings(run_id, findings)
+) -> None:
+    verdicts.report(Scope(dest.name), sr.findings)
     carried = catalog.load_open_findings(dest.name)
     kinds = _kinds(dest, sr, prev)
     listings: list[ExportListing] = [ex for ds in sr.datasets.values() for ex in ds.exports]
@@ -327,14 +307,9 @@ def _verify_destination(
             f = Finding(
                 "layout.unexpected_entry",
                 f"{ex.uri}: a second folder for the same export time; only one is verified — remove the duplicate",
-                destination=dest.name,
-                dataset_id=ex.dataset_id,
-                export_time=ex.export_time,
                 uri=ex.uri,
-                found_at=now,
             )
-            findings.append(_sev(config, f))
-            catalog.add_findings(run_id, [f])
+            verdicts.report(Scope(dest.name, ex.dataset_id, ex.export_time), [f])
             continue
         seen.add(ex.key)
         unique.append(ex)
@@ -360,19 +335,9 @@ def _verify_destination(
         else:
             to_check.append(plan)
 
-    buffer: list[ExportOutcome] = []
-    last_flush = time.monotonic()
-
-    def flush() -> None:
-        nonlocal last_flush
-        catalog.write_outcomes(run_id, buffer)
-        buffer.clear()
-        last_flush = time.monotonic()
+    outcomes_all: list[ExportOutcome] = []
 
     def done(out: ExportOutcome) -> None:
-        for f in out.findings:
-            _sev(config, f)
-        findings.extend(out.findings)
         v = out.verification
         if v is not None:
             if v.skipped:
@@ -382,12 +347,9 @@ def _verify_destination(
             res.files_checked += v.files_checked
             res.bytes_read += v.bytes_read
         outcomes_all.append(out)
-        buffer.append(out)
+        verdicts.outcome(out)
         progress.export_done(dest.name, out)
-        if len(buffer) >= FLUSH_EVERY or time.monotonic() - last_flush > FLUSH_SECONDS:
-            flush()
 
-    outcomes_all: list[ExportOutcome] = []
     for out in outcomes:
         done(out)
     pool: executors.Executor = shared if shared is not None else executors.LocalExecutor(_jobs(opts, backend))
@@ -398,42 +360,30 @@ def _verify_destination(
                 checked = fut.result()
             except Exception as exc:  # noqa: BLE001 - a lost task (a worker died) must not lose the others
                 log.error("the executor lost the check of %s: %s", plan.listing.uri, redact.scrub(str(exc)))
-                checked = _internal_error(backend, plan, now, run_id, exc)
+                checked = internal_error(backend, plan, now, run_id, exc)
             if checked is not None:  # None: not started, the run was cancelled; the catalog keeps what it knew
                 done(checked)
-    flush()
+    verdicts.flush()
     if _cancelled(opts):
-        _tally(res, findings)  # vanished and dataset checks need the whole listing verified: skipped
-        return findings
+        return  # vanished and dataset checks need the whole listing verified: skipped
 
     # exports recorded earlier and gone now
     vanished_out = history.vanished_exports(
         prev, {ex.key for ex in unique}, opts.datasets, backend, opts.level, run_id, now, unlisted=sr.unlisted
     )
     for out in vanished_out:
-        findings.extend(_sev(config, f) for f in out.findings)
-    catalog.write_outcomes(run_id, vanished_out)
-
-    ds_findings = history.dataset_findings(dest, sr, prev, outcomes_all + vanished_out, now, backend)
-    for f in ds_findings:
-        _sev(config, f)
-    catalog.add_findings(run_id, ds_findings)
-    findings.extend(ds_findings)
+        verdicts.outcome(out)
+    verdicts.flush()
+    by_dataset = history.dataset_findings(dest, sr, prev, outcomes_all + vanished_out, now, backend)
+    for ds_id, fs in by_dataset.items():
+        verdicts.report(Scope(dest.name, ds_id), fs)
     catalog.upsert_destination(dest, res.url, now)
-    _tally(res, findings)
-    return findings
 
 
-def _tally(res: DestinationResult, findings: list[Finding]) -> None:
-    for f in findings:
-        if f.code == "backend.unreachable":
-            continue
-        if f.sev == Severity.ERROR:
-            res.errors += 1
-        elif f.sev == Severity.WARNING:
-            res.warnings += 1
-        else:
-            res.infos += 1
+def _tally(res: DestinationResult, verdicts: Verdicts) -> None:
+    res.errors = verdicts.count(Severity.ERROR, res.name)
+    res.warnings = verdicts.count(Severity.WARNING, res.name)
+    res.infos = verdicts.count(Severity.INFO, res.name)
 
 
 def _submit(
@@ -448,25 +398,8 @@ def _submit(
 def _check_unless_cancelled(
     opts: RunOptions, backend: Backend, plan: ExportPlan, now: datetime, run_id: int
 ) -> ExportOutcome | None:
-    return None if _cancelled(opts) else _safe_check(backend, plan, now, run_id)
-
-
-def _safe_check(backend: Backend, plan: ExportPlan, now: datetime, run_id: int) -> ExportOutcome:
-    """check_export never raises on bad data; a bug must not lose the other exports either."""
-    try:
-        return check_export(backend, plan, now=now, run_id=run_id)
-    except Exception as exc:
-        log.exception("internal error while checking %s", plan.listing.uri)
-        return _internal_error(backend, plan, now, run_id, exc)
-
-
-def _internal_error(backend: Backend, plan: ExportPlan, now: datetime, run_id: int, exc: Exception) -> ExportOutcome:
-    """The outcome of an export whose check failed inside verifier (or whose task was lost): unverified."""
-    lst = plan.listing
-    f = Finding(
-        "file.unreadable",
-        f"{lst.uri}: verifier failed while checking this export "
-        f"({type(exc).__name__}: {redact.scrub(str(exc))}); it was not verified — please report this",
-        uri=lst.uri,
-    )
-    return unverified(plan, backend, f, now=now, run_id=run_id)
+    if _cancelled(opts):
+        return None
+    # one pool of worker processes for the whole process, sized by --jobs (default: the cores)
+    pool = workers.shared_pool(opts.jobs or os.cpu_count() or 1)
+    return check_export_safely(backend, plan, now=now, run_id=run_id, pool=pool)

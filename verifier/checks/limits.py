@@ -9,6 +9,8 @@ modules read them at call time, never at import time.
 
 from __future__ import annotations
 
+import os
+
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
@@ -77,6 +79,21 @@ SCHEMA_SAMPLE_AFTER = 10_000
 SCHEMA_SAMPLE_EVERY = 64
 #: nested objects deeper than this are not flattened further (recorded as "object")
 MAX_SCHEMA_DEPTH = 32
+
+# -- the isolated check path (verifier.workers) ----------------------------------------------
+#: a worker checking one file is stopped after CHECK_SECONDS plus the time to read the file at
+#: CHECK_MIN_BYTES_PER_SECOND: a hang in a decoder, not a slow store (env VERIFIER_CHECK_SECONDS)
+CHECK_SECONDS = float(os.environ.get("VERIFIER_CHECK_SECONDS", "300"))
+CHECK_MIN_BYTES_PER_SECOND = 1 * MiB
+#: a worker whose resident memory goes past this is stopped, polled every WATCHDOG_SECONDS
+#: (env VERIFIER_WORKER_MEMORY_BYTES)
+WORKER_MEMORY_BYTES = int(os.environ.get("VERIFIER_WORKER_MEMORY_BYTES", str(4 * GiB)))
+WATCHDOG_SECONDS = 0.05
+
+
+def check_seconds(size: int) -> float:
+    """The time one file's check may take before its worker is stopped."""
+    return CHECK_SECONDS + size / CHECK_MIN_BYTES_PER_SECOND
 
 
 #: limits an operator may raise in the config's [limits] table: constant -> key

@@ -63,7 +63,12 @@ def _size(_ctx: Any, _p: Any, value: str | None) -> int | None:
     help="Also read this percent of the data fully: never-read files first, then the oldest reads.",
 )
 @click.option("--budget", callback=_size, metavar="SIZE", help="Like --sample, as a size: 50GB, 500MiB.")
-@click.option("--jobs", type=click.IntRange(1, 256), metavar="N", help="Concurrent exports (default per store).")
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 256),
+    metavar="N",
+    help="Concurrent exports (default per store); also the worker processes that parse files (default: the cores).",
+)
 @click.option("--rescan", is_flag=True, help="Verify every export again, even unchanged ones.")
 @click.option(
     "--executor",
