@@ -182,6 +182,7 @@ class AzureLocation:
 class AzureBlobBackend(Backend):
     type = "azure_blob"
     default_jobs = 8
+    flat_listing = True
     # Content-MD5 is kept for single-shot uploads, as the uploader's claim
     offered_checksums = frozenset({("md5", "client")})
     schemes: ClassVar[tuple[str, ...]] = ("az://", "abfs://", "abfss://")
@@ -242,6 +243,8 @@ class AdlsGen2Backend(AzureBlobBackend):
     """ADLS Gen2 through its Blob endpoint (what adlfs uses); the account comes from the URL."""
 
     type = "adls_gen2"
+    # a hierarchical namespace has real, possibly empty folders, which a flat blob listing omits
+    flat_listing = False
 
     @classmethod
     def validate(cls, dest: Destination) -> None:
