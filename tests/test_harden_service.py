@@ -102,8 +102,13 @@ def test_the_worst_sql_leaves_the_service_small(served: Served) -> None:
         for query in (SIX_LONG_COLUMNS, ONE_HUGE_VALUE):
             r = sql(query)
             assert (r.status_code, r.json()) == (400, {"error": "query refused or failed", "detail": memory})
+        # a plan that doubles at every level meets whichever bound comes first: the 10 s clock on a
+        # busy machine, the sandbox's memory cap on a quiet one (seen in CI); both stop it cold
         r = sql(planning_bomb())
-        assert (r.status_code, r.json()["detail"]) == (504, "the query ran longer than 10s and was stopped")
+        assert (r.status_code, r.json()["detail"]) in {
+            (504, "the query ran longer than 10s and was stopped"),
+            (400, memory),
+        }
         assert sql("SELECT 42").json()["rows"] == [[42]]
     status = Path(f"/proc/{served.server.proc.pid}/status").read_text()
     peak_kib = int(status.split("VmHWM:")[1].split()[0])
