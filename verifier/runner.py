@@ -318,9 +318,13 @@ def _verify_destination(
 
     outcomes: list[ExportOutcome] = []
     to_check: list[ExportPlan] = []
+    sampled_here: dict[tuple[str, datetime], set[str]] = {}  # one pass over the sample, not one per export
+    for d, ds, t, name in sampled:
+        if d == dest.name:
+            sampled_here.setdefault((ds, t), set()).add(name)
     for ex in unique:
         p = prev.get(ex.key)
-        full_names = {k[3] for k in sampled if k[:3] == (dest.name, ex.dataset_id, ex.export_time)}
+        full_names = sampled_here.get((ex.dataset_id, ex.export_time), set())
         plan = ExportPlan(listing=ex, kind=kinds[ex.key], level=opts.level, prev=p, full_names=full_names)
         if (
             p is not None
