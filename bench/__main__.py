@@ -1,4 +1,4 @@
-"""python -m bench [--size 2GB] [--seed 0] [--big 2GB] [--skip-s3] [--repeat N]: see bench/README.md."""
+"""python -m bench [--size 2GB] [--seed 0] [--big 2GB] [--files 1000000] [--skip-s3] [--repeat N]: see bench/README.md."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import measure, report, restoreplan, tree
+from bench import measure, million, report, restoreplan, tree
 from bench.measure import Measurement
 from bench.s3 import BUCKET, Moto, moto_server, upload
 
@@ -362,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="2GB", help="tree size (default 2GB; 200MB for a quick run)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--big", default=None, help="size of the one-file peak-RSS case (default: --size; 0 to skip)")
+    ap.add_argument("--files", type=int, default=1_000_000, help="the million-file case's size (0 to skip)")
     ap.add_argument("--skip-s3", action="store_true", help="local folder only")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each cheap measurement; the fastest counts")
     ap.add_argument("--data", type=Path, default=HERE / "data", help="where generated trees are cached")
@@ -395,6 +396,13 @@ def main(argv: list[str] | None = None) -> int:
     results["measurements"] = {s: {k: m.as_dict() for k, m in ms.items()} for s, ms in stores.items()}
     results["measurements"]["big"] = {k: m.as_dict() for k, m in extra.items()}
     results["ratios"], results["targets"] = report.ratios(stores, extra, results["restore_plan"])
+    if args.files:
+        log(f"{args.files:,} files:")
+        ms = million.bench(args.data, args.files, args.repeat, log)
+        results["measurements"]["million"] = {k: m.as_dict() for k, m in ms.items()}
+        rows, targets = million.rows(ms)
+        results["ratios"] += rows
+        results["targets"] += targets
     results["total_s"] = round(time.monotonic() - t_start, 1)
     out = HERE / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(results, indent=1, default=str) + "\n")

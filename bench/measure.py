@@ -110,6 +110,7 @@ def run(
         files=files,
         bytes=nbytes,
         note=note,
+        extra={"written_kb": usage.ru_oublock // 2},  # file system writes (512-byte blocks) of the command
     )
 
 

@@ -148,7 +148,7 @@ def render(results: dict[str, Any]) -> str:
         "| --- | --- | ---: | ---: | :---: |",
     ]
     for r in results["targets"]:
-        sign = "≥" if r["kind"] == "speed" else "≤" if "rerun" in r["comparison"] else "<"
+        sign = r.get("sign") or ("≥" if r["kind"] == "speed" else "≤" if "rerun" in r["comparison"] else "<")
         out.append(
             f"| {r['comparison']} | {r['store']} | {_fmt(r['ratio'])} | {sign} {_fmt(r['target'])} | "
             f"{'yes' if r['met'] else 'NO'} |"
