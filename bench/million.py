@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,7 @@ MTIME = datetime(2025, 1, 1, tzinfo=UTC).timestamp()  # older than any settle_ti
 DEST = "aep"
 RERUN_TARGET = 2.0  # unchanged rerun / rclone lsjson -R, at most
 RSS_TARGET_MB = 1024
+LINKS_PER_SOURCE = 50_000
 
 
 def log(msg: str) -> None:
@@ -76,8 +78,6 @@ def build(data_dir: Path, files: int, say: Any = log) -> tuple[Path, dict[str, A
     tree_root = base / "tree"
     for p in (tree_root, tmpl):
         if p.exists():  # a generation cut short: start again
-            import shutil
-
             shutil.rmtree(p)
     tmpl.mkdir(parents=True)
     part = tmpl / "part.parquet"
@@ -96,15 +96,20 @@ def build(data_dir: Path, files: int, say: Any = log) -> tuple[Path, dict[str, A
         os.utime(p, (MTIME, MTIME))
     manifest_name = "manifest-bench-0000.json"
     count = 0
+    sources = {"part": part, "manifest": manifest}
     for d in range(datasets):
         ds = tree_root / DEST / dataset_id(d)
         for x in range(exports):
             t = FIRST + x * CADENCE
             folder = ds / f"exportTime={t:%Y%m%d%H%M}"
             folder.mkdir(parents=True)
+            if count % LINKS_PER_SOURCE < PARTS + 1:  # ext4 allows 65,000 links to one inode: a fresh copy
+                for k, src in sources.items():
+                    sources[k] = src.with_name(f"{k}-{count}{src.suffix}")
+                    shutil.copy2(src, sources[k])
             for n in names:
-                os.link(part, folder / n)
-            os.link(manifest, folder / manifest_name)
+                os.link(sources["part"], folder / n)
+            os.link(sources["manifest"], folder / manifest_name)
             count += PARTS + 1
     meta = {
         "files": count,
