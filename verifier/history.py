@@ -8,7 +8,6 @@ recorded before.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -114,12 +113,14 @@ def dataset_findings(
     """Schema drift, schedule gaps, staleness and broken restore chains, per dataset listed tonight."""
     by_ds: dict[str, dict[datetime, ExportState]] = {}
     for key, p in prev.items():
-        by_ds.setdefault(key[0], {})[key[1]] = ExportState(p.export_time, p.uri, p.status, _schema(p), False, False)
+        by_ds.setdefault(key[0], {})[key[1]] = ExportState(
+            p.export_time, p.uri, p.status, p.data_schema(), False, False
+        )
     for out in outcomes:
         e = out.export
         checked = out.verification is not None and not out.verification.skipped
         by_ds.setdefault(e.dataset_id, {})[e.export_time] = ExportState(
-            e.export_time, e.uri, e.status, _schema(e), (e.dataset_id, e.export_time) not in prev, checked
+            e.export_time, e.uri, e.status, e.data_schema(), (e.dataset_id, e.export_time) not in prev, checked
         )
     cutoff = now - backend.retention if backend.retention is not None else None
     found: dict[str, list[Finding]] = {}
@@ -134,15 +135,3 @@ def dataset_findings(
         if fs:
             found[ds_id] = fs  # scoped to the dataset by the run's Verdicts
     return found
-
-
-def _schema(e: ExportRow) -> dict[str, str] | None:
-    """The union of an export's data files' schemas, or None if none was recorded."""
-    merged: dict[str, str] = {}
-    any_schema = False
-    for f in e.files.values():
-        if f.role == "data" and f.schema_json:
-            any_schema = True
-            for k, v in json.loads(f.schema_json).items():
-                merged.setdefault(k, v)
-    return merged if any_schema else None

@@ -167,7 +167,8 @@ def _run(
                 catalog.upsert_destination(dest, res.url, None, res.message)
                 scanned.append((dest, backend, None, {}, res))
                 continue
-            prev = catalog.load_exports(dest.name)
+            # files of every export only when sampling weighs them all; else those checked or gone (below)
+            prev = catalog.load_exports(dest.name, files=opts.sample is not None or opts.budget is not None)
             scanned.append((dest, backend, sr, prev, res))
 
         sample_ledger = sampling.RunLedger(
@@ -339,9 +340,17 @@ def _verify_destination(
         else:
             to_check.append(plan)
 
+    # what the catalog knows of the files of the exports checked again or gone; carried ones need none
+    present = {ex.key for ex in unique}
+    catalog.load_files(
+        dest.name,
+        prev,
+        [plan.listing.key for plan in to_check if plan.prev is not None]
+        + [k for k, p in prev.items() if k not in present and p.status != "vanished"],
+    )
     outcomes_all: list[ExportOutcome] = []
 
-    def done(out: ExportOutcome) -> None:
+    def done(out: ExportOutcome, store: bool = True) -> None:
         v = out.verification
         if v is not None:
             if v.skipped:
@@ -351,11 +360,13 @@ def _verify_destination(
             res.files_checked += v.files_checked
             res.bytes_read += v.bytes_read
         outcomes_all.append(out)
-        verdicts.outcome(out)
+        if store:
+            verdicts.outcome(out)
         progress.export_done(dest.name, out)
 
     for out in outcomes:
-        done(out)
+        done(out, store=False)
+    verdicts.outcomes(outcomes)  # the unchanged exports in one batch: no file rows, one transaction
     pool: executors.Executor = shared if shared is not None else executors.LocalExecutor(_jobs(opts, backend))
     with pool:
         futures = [_submit(pool, opts, backend, plan, now, run_id) for plan in to_check]
@@ -373,7 +384,7 @@ def _verify_destination(
 
     # exports recorded earlier and gone now
     vanished_out = history.vanished_exports(
-        prev, {ex.key for ex in unique}, opts.datasets, backend, opts.level, run_id, now, unlisted=sr.unlisted
+        prev, present, opts.datasets, backend, opts.level, run_id, now, unlisted=sr.unlisted
     )
     for out in vanished_out:
         verdicts.outcome(out)

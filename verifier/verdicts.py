@@ -65,6 +65,16 @@ class Verdicts:
         if len(self._buffer) >= self._flush_every or time.monotonic() - self._last_flush > self._flush_seconds:
             self.flush()
 
+    def outcomes(self, outs: Iterable[ExportOutcome]) -> None:
+        """Many outcomes at once (the exports carried forward unchanged): stored as one batch,
+        in one transaction, after whatever is waiting."""
+        for out in outs:
+            e = out.export
+            scope = Scope(e.destination, e.dataset_id, e.export_time)
+            out.findings = [self._take(scope, f) for f in out.findings]
+            self._buffer.append(out)
+        self.flush()
+
     def flush(self) -> None:
         self._catalog.write_outcomes(self._run_id, self._buffer)
         self._buffer.clear()

@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from verifier.catalog.records import (
     VerificationRow,
     insert_findings,
     load_exports,
+    load_files,
     load_open_findings,
     sampled_runs,
     write_outcomes,
@@ -157,9 +158,20 @@ class Catalog:
             con.execute("COMMIT")
 
     # -- exports ------------------------------------------------------------------
-    def load_exports(self, destination: str) -> dict[tuple[str, datetime], ExportRow]:
+    def load_exports(self, destination: str, *, files: bool = True) -> dict[tuple[str, datetime], ExportRow]:
+        """Every export of a destination; with `files`, with their files (see `records.load_exports`)."""
         with self._connect() as con:
-            return load_exports(con, destination)
+            return load_exports(con, destination, files=files)
+
+    def load_files(
+        self,
+        destination: str,
+        exports: dict[tuple[str, datetime], ExportRow],
+        keys: Collection[tuple[str, datetime]],
+    ) -> None:
+        """Add their files to those of `exports` named by `keys` (loaded with `files=False`)."""
+        with self._connect() as con:
+            load_files(con, destination, exports, keys)
 
     def load_open_findings(self, destination: str) -> dict[tuple[str, datetime], list[Finding]]:
         with self._connect() as con:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -78,6 +78,23 @@ class ExportRow:
     newest_modified_at: datetime | None = None
     export_time_raw: str | None = None
     files: dict[str, FileRow] = field(default_factory=dict)
+    #: False while `files` has not been read from the catalog (`load_exports(files=False)`)
+    files_loaded: bool = True
+    #: the union of the data files' schemas when `files` is not loaded (see `data_schema`)
+    schema: dict[str, str] | None = None
+
+    def data_schema(self) -> dict[str, str] | None:
+        """The union of the data files' schemas (first file first), or None if none was recorded."""
+        if not self.files_loaded:
+            return self.schema
+        merged: dict[str, str] = {}
+        any_schema = False
+        for f in self.files.values():
+            if f.role == "data" and f.schema_json:
+                any_schema = True
+                for k, v in json.loads(f.schema_json).items():
+                    merged.setdefault(k, v)
+        return merged if any_schema else None
 
 
 @dataclass
@@ -202,6 +219,8 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
         erows.append([to_db(v) if isinstance(v, datetime) else v for v in (getattr(e, c) for c in _EXPORT_COLS)])
         if out.verification is not None and out.verification.skipped:
             files: Sequence[FileRow] = ()  # unchanged since it was verified: its file rows stand
+        elif not e.files_loaded:  # its file rows would be replaced by none: a bug, never a silent loss
+            raise ValueError(f"{e.uri}: the export's files were not loaded from the catalog before it was rewritten")
         else:
             files = list(e.files.values())
             rewritten.append(key)
@@ -235,6 +254,8 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
             ("checksums", "_rewritten_keys"),
             ("file_references", "_rewritten_keys"),
         ):
+            if keyset == "_rewritten_keys" and not rewritten:
+                continue  # only carried exports: their file rows stand, no table scan
             con.execute(
                 f"DELETE FROM {table} WHERE (destination, dataset_id, export_time) IN "
                 f"(SELECT (destination, dataset_id, export_time) FROM {keyset})"
@@ -313,8 +334,14 @@ def _arrow(cols: Sequence[str], rows: list[list[Any]], types: dict[str, pa.DataT
     )
 
 
-def load_exports(con: duckdb.DuckDBPyConnection, destination: str) -> dict[tuple[str, datetime], ExportRow]:
-    """Every export recorded for a destination, with its files and native checksums."""
+def load_exports(
+    con: duckdb.DuckDBPyConnection, destination: str, *, files: bool = True
+) -> dict[tuple[str, datetime], ExportRow]:
+    """Every export recorded for a destination; with `files`, with its files and native checksums.
+
+    Without, only the export rows (one Python object per export, none per file) and each export's
+    schema (`ExportRow.schema`, for the checks across a dataset's exports): `load_files` adds the
+    files of the few exports that need them (the ones checked again, the ones gone)."""
     out: dict[tuple[str, datetime], ExportRow] = {}
     for row in con.execute(
         f"SELECT {', '.join(_EXPORT_COLS)} FROM exports WHERE destination = ?", [destination]
@@ -323,31 +350,98 @@ def load_exports(con: duckdb.DuckDBPyConnection, destination: str) -> dict[tuple
         for k, v in vals.items():
             if isinstance(v, datetime):
                 vals[k] = from_db(v)
-        e = ExportRow(**vals)
+        e = ExportRow(**vals, files_loaded=False)
         out[(e.dataset_id, e.export_time)] = e
+    if files:
+        load_files(con, destination, out, None)
+    else:
+        _load_schemas(con, destination, out)
+    return out
+
+
+def load_files(
+    con: duckdb.DuckDBPyConnection,
+    destination: str,
+    exports: dict[tuple[str, datetime], ExportRow],
+    keys: Collection[tuple[str, datetime]] | None,
+) -> None:
+    """Fill in the files (with native checksums and references) of `exports`: of all of them
+    (`keys` None), or of those whose (dataset_id, export_time) is in `keys`."""
+    con = con.cursor()  # its own result state: the caller's connection may hold an unfinished one
+    if keys is not None:
+        keys = [k for k in keys if k in exports and not exports[k].files_loaded]
+        if not keys:
+            return
+        table = pa.table(
+            {
+                "dataset_id": pa.array([k[0] for k in keys], pa.string()),
+                "export_time": pa.array([to_db(k[1]) for k in keys], pa.timestamp("us")),
+            }
+        )
+        con.register("_wanted_exports", table)
+        where = (
+            "destination = ? AND (dataset_id, export_time) IN (SELECT (dataset_id, export_time) FROM _wanted_exports)"
+        )
+    else:
+        where = "destination = ?"
+    for e in exports.values() if keys is None else (exports[k] for k in keys):
+        e.files, e.files_loaded = {}, True
     cols = [c for c in _FILE_COLS if c not in ("checksum_algo", "checksum", "checksum_source")]
-    for row in con.execute(f"SELECT {', '.join(cols)} FROM files WHERE destination = ?", [destination]).fetchall():
+    for row in con.execute(f"SELECT {', '.join(cols)} FROM files WHERE {where}", [destination]).fetchall():
         vals = dict(zip(cols, row, strict=True))
         for k, v in vals.items():
             if isinstance(v, datetime):
                 vals[k] = from_db(v)
         f = FileRow(**vals)
-        parent = out.get((f.dataset_id, f.export_time))
+        parent = exports.get((f.dataset_id, f.export_time))
         if parent is not None:
             parent.files[f.name] = f
     for d, t, name, algo, value, source in con.execute(
-        "SELECT dataset_id, export_time, name, algo, value, source FROM checksums "
-        "WHERE destination = ? AND source <> 'computed'",
+        f"SELECT dataset_id, export_time, name, algo, value, source FROM checksums WHERE {where} AND source <> 'computed'",
         [destination],
     ).fetchall():
-        parent = out.get((d, from_db(t)))  # type: ignore[arg-type]
+        parent = exports.get((d, from_db(t)))  # type: ignore[arg-type]
         if parent is not None and name in parent.files:
             parent.files[name].checksums.append(Checksum(algo, value, source))
-    for (d, t, name), ref in load_references(con, destination).items():
-        parent = out.get((d, t))
+    if keys is None:
+        refs = load_references(con, destination)
+    else:
+        refs = {
+            (d, t, name): Reference(md5, crc, n, sh, src, from_db(at), run)  # type: ignore[misc]
+            for d, t, name, md5, crc, n, sh, src, at, run in con.execute(
+                "SELECT dataset_id, export_time, name, md5, crc32c, record_count, schema_hash, source, recorded_at, "
+                f"run_id FROM file_references WHERE {where}",
+                [destination],
+            ).fetchall()
+        }
+        con.unregister("_wanted_exports")
+    for (d, t, name), ref in refs.items():
+        parent = exports.get((d, from_db(t)))  # type: ignore[arg-type]
         if parent is not None and name in parent.files:
             parent.files[name].reference = ref
-    return out
+
+
+def _load_schemas(
+    con: duckdb.DuckDBPyConnection, destination: str, exports: dict[tuple[str, datetime], ExportRow]
+) -> None:
+    """Each export's schema, the union of its data files' (first file first, as `ExportRow.data_schema`
+    merges them), without a Python object per file: one row per distinct schema of an export."""
+    parsed: dict[str, dict[str, str]] = {}
+    for d, t, text in con.execute(
+        "SELECT dataset_id, export_time, schema_json FROM files "
+        "WHERE destination = ? AND role = 'data' AND schema_json IS NOT NULL "
+        "GROUP BY dataset_id, export_time, schema_json ORDER BY min(rowid)",
+        [destination],
+    ).fetchall():
+        e = exports.get((d, from_db(t)))  # type: ignore[arg-type]
+        if e is None:
+            continue
+        if text not in parsed:
+            parsed[text] = json.loads(text)
+        merged = e.schema if e.schema is not None else {}
+        for k, v in parsed[text].items():
+            merged.setdefault(k, v)
+        e.schema = merged
 
 
 def load_open_findings(
