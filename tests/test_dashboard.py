@@ -106,9 +106,9 @@ def test_health_table(browser: str, site: Served, env: Env, tmp_path: Path) -> N
         (BROKEN, "main", "failing"),
     }
     assert dom.find("tr", "health-failing", data_dataset=BROKEN)
-    assert dom.find("span", "badge") and dom.find("table", id="run-findings")
+    assert dom.find("span", "badge") and dom.find("table", id="open-findings")
     text = " ".join(dom.text)
-    assert "parquet.corrupt" in text  # the last run's findings
+    assert "parquet.corrupt" in text  # the open findings
     assert "100%" in text  # full-read coverage after a full run
     assert dom.find("a", href=f"/datasets/{BROKEN}")
     assert dom.find("form", "restore", action="/restore")
@@ -117,7 +117,7 @@ def test_health_table(browser: str, site: Served, env: Env, tmp_path: Path) -> N
     assert {c["data-latest-restorable"] for c in dom.find("td", "restorable")} == {day(1), day(4)}
     # the heading counts the findings (a count, not the run id); causes first, consequences under them
     shown = dom.find("tr", "finding")
-    assert f"Findings of the last run ({len(shown)})" in text and len(shown) == 2
+    assert f"Open findings ({len(shown)})" in text and len(shown) == 2
     assert [(f["data-code"], f["data-consequence"]) for f in shown] == [
         ("parquet.corrupt", "no"),
         ("restore.chain_broken", "yes"),
@@ -219,3 +219,22 @@ def test_tables_do_not_break_codes_or_squeeze_columns(site: Served) -> None:
     assert "vertical-align: top; overflow-wrap: break-word" in page and "max-width: 1280px" not in page
     assert "td.code, td.num, td.when" in page and "white-space: nowrap" in page
     assert f"{BROKEN}/<wbr>exportTime=" in page
+
+
+def test_front_page_keeps_what_an_earlier_run_found(tmp_path: Path) -> None:
+    """The front page lists what is broken now (the open_findings view): a later run over another
+    destination only does not hide the corrupt file the first run found."""
+    from verifier import runner
+    from verifier.runner import RunOptions
+
+    env = build_env(tmp_path)
+    later = runner.run(env.config, RunOptions(level="listing", destinations=["slow"]))
+    assert later.run_id > env.run_id
+    with serve(create_app(env.config, start_scheduler=False)) as s, s.client(TOKEN) as client:
+        page = client.get("/").text
+    dom = Dom(page)
+    assert [(f["data-code"], f["data-consequence"]) for f in dom.find("tr", "finding")] == [
+        ("parquet.corrupt", "no"),
+        ("restore.chain_broken", "yes"),
+    ]
+    assert "Open findings (2)" in page
