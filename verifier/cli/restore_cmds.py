@@ -189,7 +189,7 @@ def _print_plan_rich(p: Any) -> None:
             "export": lk.export_time,
             "kind": lk.kind,
             "status": lk.status,
-            "files": len(lk.files),
+            "files": lk.file_count,
             "bytes": lk.total_bytes,
             "records": lk.record_count,
             "problem": lk.problem or "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from verifier.exitcodes import ERRORS, OK
 from verifier.findings import Finding
@@ -40,9 +41,32 @@ class PlanFile:
         return self.checksums[0] if self.checksums else None
 
 
+class FileSource(Protocol):
+    """Where a link's files come from until someone asks for them: the catalog's rows, read
+    together as columns (restore/catalogread.py), turned into PlanFile objects only when needed."""
+
+    count: int
+    total_bytes: int
+    record_count: int | None
+
+    def suspects(self) -> list[int]:
+        """Indices (in file order) of every file that may not be restorable; the others certainly are."""
+        ...
+
+    def file(self, i: int) -> PlanFile:
+        """The i-th file (the same object every time, and in `files()`)."""
+        ...
+
+    def files(self) -> list[PlanFile]: ...
+
+
 @dataclass
 class Link:
-    """One export of a chain."""
+    """One export of a chain.
+
+    Its files are built on first use: a plan of a long chain asks the totals of every link but
+    the files of few (`source`); `files` is the full list, in name order.
+    """
 
     export_time: datetime
     export_time_raw: str
@@ -51,21 +75,46 @@ class Link:
     status: str
     level: str | None
     verified_at: datetime | None
-    files: list[PlanFile] = field(default_factory=list)
+    _files: list[PlanFile] | None = field(default=None, repr=False)
     problem: str | None = None  # why this link breaks the chain
+    source: FileSource | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def files(self) -> list[PlanFile]:
+        if self._files is None:
+            self._files = self.source.files() if self.source is not None else []
+        return self._files
+
+    @files.setter
+    def files(self, value: list[PlanFile]) -> None:
+        self._files, self.source = value, None
 
     @property
     def folder(self) -> str:
         return f"exportTime={self.export_time_raw}"
 
     @property
+    def file_count(self) -> int:
+        return self.source.count if self._files is None and self.source is not None else len(self.files)
+
+    @property
     def total_bytes(self) -> int:
+        if self._files is None and self.source is not None:
+            return self.source.total_bytes
         return sum(f.size for f in self.files)
 
     @property
     def record_count(self) -> int | None:
+        if self._files is None and self.source is not None:
+            return self.source.record_count
         counts = [f.record_count for f in self.files]
         return None if None in counts else sum(c for c in counts if c is not None)
+
+    def suspect_files(self) -> list[PlanFile]:
+        """The files that may not be restorable, in order (every one when they are not from the catalog)."""
+        if self._files is None and self.source is not None:
+            return [self.source.file(i) for i in self.source.suspects()]
+        return self.files
 
 
 @dataclass
@@ -135,4 +184,4 @@ class Plan:
 
     @property
     def file_count(self) -> int:
-        return sum(len(lk.files) for lk in self.links)
+        return sum(lk.file_count for lk in self.links)

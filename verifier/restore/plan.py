@@ -126,6 +126,10 @@ def _evaluate(
 _PLAIN = re.compile(r"[A-Za-z0-9._=-]{1,255}")
 
 
+def _name_problem(name: str) -> str | None:
+    return None if _PLAIN.fullmatch(name) and name not in (".", "..") else plain_name_problem(name)
+
+
 def _link_problem(lk: Link, errors: list[str], allow_unverified: bool, ds_problem: str | None) -> str | None:
     """Why this export cannot be part of a restore, or None."""
     if ds_problem:
@@ -137,13 +141,13 @@ def _link_problem(lk: Link, errors: list[str], allow_unverified: bool, ds_proble
             why += f": {errors[0]}{more}"
         return f"is {why}" if lk.status in _WHY_STATUS else why
     raw = lk.export_time_raw
-    folder_problem = plain_name_problem(lk.folder)
+    folder_problem = _name_problem(lk.folder)
     if folder_problem or not (raw.isdigit() and raw.isascii() and len(raw) in (12, 14)):
         return f"cannot be restored: its folder {folder_problem or repr(lk.folder) + ' is not a valid exportTime'}"
-    if lk.status == "unverified" and not lk.files:
+    if lk.status == "unverified" and not lk.file_count:
         return "was never listed, so its files are unknown; run `verifier run` to record them"
-    for f in lk.files:
-        name_problem = None if _PLAIN.fullmatch(f.name) and f.name not in (".", "..") else plain_name_problem(f.name)
+    for f in lk.suspect_files():  # from the catalog: only those its rows flag (catalogread.py); others pass
+        name_problem = _name_problem(f.name)
         if name_problem:
             f.problem = f"refused: {name_problem}"
         elif f.status not in INTACT_STATUSES and not (f.status == "unverified" and allow_unverified):

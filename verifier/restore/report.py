@@ -25,7 +25,7 @@ def link_dict(lk: Link) -> dict[str, Any]:
         "verified_at": iso(lk.verified_at),
         "intact": lk.problem is None,
         "problem": lk.problem,
-        "file_count": len(lk.files),
+        "file_count": lk.file_count,
         "total_bytes": lk.total_bytes,
         "record_count": lk.record_count,
         "files": [
@@ -94,7 +94,7 @@ def describe(p: Plan) -> str:
         recs = "?" if lk.record_count is None else lk.record_count
         mark = "ok " if lk.problem is None else "XX "
         lines.append(
-            f"  {mark}{iso(lk.export_time)}  {lk.kind or '-':11} {lk.status:10} {len(lk.files)} file(s) "
+            f"  {mark}{iso(lk.export_time)}  {lk.kind or '-':11} {lk.status:10} {lk.file_count} file(s) "
             f"{lk.total_bytes} bytes {recs} records  {lk.uri}"
         )
         if lk.problem:
