@@ -31,11 +31,11 @@ class ExportListing:
 
     def listing_hash(self) -> str:
         """A fingerprint of what the listing says: names, kinds, sizes, etags, mtimes."""
-        h = hashlib.sha256()
-        for e in sorted(self.entries, key=lambda e: e.name):
-            mt = e.modified_at.timestamp() if e.modified_at else ""
-            h.update(f"{e.name}\0{e.is_dir}\0{e.size}\0{e.etag or ''}\0{mt}\n".encode())
-        return h.hexdigest()[:32]
+        lines = "".join(
+            f"{e.name}\0{e.is_dir}\0{e.size}\0{e.etag or ''}\0{e.modified_at.timestamp() if e.modified_at else ''}\n"
+            for e in sorted(self.entries, key=lambda e: e.name)
+        )  # one update of the same bytes as one per entry: the same hash
+        return hashlib.sha256(lines.encode()).hexdigest()[:32]
 
     @property
     def newest_modified(self) -> datetime | None:

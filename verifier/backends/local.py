@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractFileSystem
 
 from verifier.backends.base import Backend
+from verifier.model import Entry
 from verifier.settings import Destination
 
 
@@ -40,3 +42,38 @@ class LocalBackend(Backend):
 
     def local_path(self, path: str) -> str | None:
         return path
+
+    def list(self, path: str) -> list[Entry]:
+        """The direct children of `path`: what `Backend.list` makes of fsspec's `ls(detail=True)`
+        (lstat times, a link's size followed, a link is never a folder), straight from
+        `os.scandir`, without fsspec's info dict and path handling per entry (a third of an
+        unchanged night's time at 100,000 files; bench/million.py). Raises StoreError."""
+        out: list[Entry] = []
+        try:
+            with os.scandir(path) as it:
+                for f in it:
+                    try:
+                        st = f.stat(follow_symlinks=False)
+                        is_dir = f.is_dir(follow_symlinks=False)
+                        size = st.st_size
+                        if f.is_symlink():
+                            try:
+                                size = f.stat(follow_symlinks=True).st_size
+                            except OSError:
+                                size = 0
+                    except FileNotFoundError:  # gone between the listing and the stat
+                        continue
+                    out.append(
+                        Entry(
+                            path=f.path,
+                            name=f.name,
+                            is_dir=is_dir,
+                            size=size,
+                            modified_at=datetime.fromtimestamp(st.st_mtime, UTC),
+                        )
+                    )
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except Exception as exc:  # noqa: BLE001 - every OS error becomes a StoreError
+            raise self.classify(exc) from None
+        return out
