@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fixtures.generate import generate_dataset
 from tests.helpers import START, do_run, later, local_config, sql
+from verifier import config as cfgmod
 from verifier import workers
 from verifier.checks import limits
 
@@ -112,3 +113,79 @@ def test_the_configs_limits_reach_the_workers(tmp_path: Path, monkeypatch: pytes
     assert sorted((f.code, f.uri) for f in s.findings) == sorted(
         ("file.too_large", "file://" + str(p)) for p in exports[0].files
     )
+
+
+def _rows(config) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    q = "SELECT name, status, verified_level, md5, crc32c, record_count, schema_hash FROM files ORDER BY name"
+    return sql(config, q)
+
+
+@pytest.mark.parametrize("level", ["metadata", "full"])
+def test_a_remote_stores_bytes_are_read_by_the_run_and_parsed_in_the_pool(
+    level: str, s3_store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """S3 reads happen on the run's threads (reads.prepare: ranges in memory, whole objects spooled);
+    the same tree on a local folder gives the same findings and rows, a crash is still one finding,
+    and no spool file is left behind."""
+    from fixtures.defects import inject
+
+    folder = tmp_path / "exports"
+    exports = generate_dataset(folder, start=START, count=3, seed=21, rows_full=150, rows_incremental=50)
+    inject(exports[-1], "parquet_corrupt_page")
+    victim = exports[0].files[0]
+    monkeypatch.setenv(workers.TEST_HOOK_ENV, f"sigkill:{victim.name}")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    monkeypatch.setattr(limits, "SPOOL_DIR", str(spool))
+    s3_store.upload(folder)
+    text = f'[catalog]\npath = "{tmp_path / "s3.duckdb"}"\n[defaults]\nstale_after = "3650d"\n'
+    (tmp_path / "s3").mkdir()
+    (tmp_path / "s3" / "verifier.toml").write_text(text + s3_store.toml_snippet("main"))
+    remote = cfgmod.load(tmp_path / "s3" / "verifier.toml")
+    (tmp_path / "local").mkdir()
+    local = local_config(tmp_path / "local", folder, stale_after="3650d")
+
+    found = {}
+    for name, config in (("s3", remote), ("local", local)):
+        s = do_run(config, level, jobs=2)
+        found[name] = sorted((f.code, f.uri.rsplit("/", 1)[1]) for f in s.findings)
+    assert found["s3"] == found["local"]
+    assert ("file.check_crashed", victim.name) in found["s3"]
+    assert (("parquet.corrupt", exports[-1].files[-1].name) in found["s3"]) == (level == "full")
+    assert _rows(remote) == _rows(local)
+    assert list(spool.iterdir()) == []
+
+
+def test_a_remote_read_that_stalls_is_given_up_at_the_files_time_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that stops answering mid-read: the run's spooling thread stops waiting at the time
+    limit and the file is check_crashed, as when a worker hangs on it."""
+    from verifier.backends.local import LocalBackend
+    from verifier.checks import reads
+    from verifier.model import Entry
+
+    class Remote(LocalBackend):  # the local file system, taken for a remote store (no local path)
+        def local_path(self, path: str) -> str | None:
+            return None
+
+    fifo = tmp_path / "part-00000.parquet"
+    os.mkfifo(fifo)  # opening it for reading blocks until a writer comes: a store that never answers
+    config = local_config(tmp_path, tmp_path)
+    backend = Remote(config.destinations[0])
+    monkeypatch.setattr(limits, "CHECK_SECONDS", 1.0)
+    monkeypatch.setattr(limits, "SPOOL_DIR", str(tmp_path))
+    entry = Entry(path=str(fifo), name=fifo.name, is_dir=False, size=100)
+    try:
+        prepared = reads.prepare(backend, entry, backend.dest, "full")
+        assert prepared is not None and prepared.stalled and prepared.spooled is None
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fifo.name, "verifier.toml"])
+        pending = workers.submit_check(workers.shared_pool(2), backend, entry, "file://" + str(fifo), "full")
+        fc = pending.result()
+        assert [f.code for f in fc.findings] == ["file.check_crashed"]
+        assert "ran past the 1 s time limit" in fc.findings[0].message
+    finally:
+        try:  # let the abandoned readers go
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass

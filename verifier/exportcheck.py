@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from verifier.errors import StoreError
 from verifier.findings import Finding, Severity
 from verifier.layout import ExportListing
 from verifier.model import Entry
-from verifier.workers import CheckPool, isolated_check
+from verifier.workers import CheckPool, PendingCheck, submit_check
 
 log = logging.getLogger("verifier.run")
 
@@ -259,47 +260,36 @@ def check_export(
         )
 
     files_checked = 0
-    for name, e in sorted(data.items()):
-        row = files[name]
-        p = prev.files.get(name) if prev else None
-        unchanged = _unchanged(p, e)
-        e, problem = _native_checksums(backend, e, p if unchanged else None, row.uri)
-        row.checksums = list(e.checksums)
-        if problem:
-            findings.append(problem)
-        changed = _history(p, e, row.uri)
-        if changed:
-            findings.append(changed)
-        level = plan.level
-        if name in plan.full_names or (p is not None and _was_read(p) and not unchanged and changed is None):
-            level = "full"  # sampled, or rewritten behind our back with the same size: read it to know
-        fc = isolated_check(pool, backend, e, row.uri, level)
-        files_checked += 1
-        bytes_read += fc.result.bytes_read
-        findings.extend(fc.findings)
-        r = fc.result
-        row.status, row.verified_level, row.verified_at = r.status, r.verified_level, now
-        row.schema_hash = r.schema_hash
-        row.schema_json = json.dumps(r.schema, sort_keys=True) if r.schema is not None else None
-        row.record_count = r.record_count
-        read_whole = level == "full" and bool(r.computed) and not _has(fc.findings, "file.unreadable")
-        if read_whole:
-            row.md5, row.crc32c, row.full_read_at = r.computed.get("md5"), r.computed.get("crc32c"), now
-            row.full_read_run = run_id
-        elif p is not None and unchanged:
-            _keep_last_read(p, row)
-        verdict = references.judge(
-            p,
-            row,
-            unchanged=unchanged,
-            read_whole=read_whole,
-            trusted=not _has(fc.findings, "file.checksum_mismatch"),
-            listing_changed=changed is not None,
-            run_id=run_id,
-            now=now,
-        )
-        if verdict is not None:
-            findings.append(verdict)
+    # the checks of this export's files run concurrently in the pool (a window of them in flight,
+    # so a remote store's reads and the workers overlap); their outcomes are taken in name order,
+    # so the findings and rows are the same as one file after another
+    window: deque[_InFlight] = deque()
+    in_flight = 2 * pool.jobs if pool is not None else 1
+    try:
+        for name, e in sorted(data.items()):
+            row = files[name]
+            p = prev.files.get(name) if prev else None
+            unchanged = _unchanged(p, e)
+            e, problem = _native_checksums(backend, e, p if unchanged else None, row.uri)
+            row.checksums = list(e.checksums)
+            before = [problem] if problem else []
+            changed = _history(p, e, row.uri)
+            if changed:
+                before.append(changed)
+            level = plan.level
+            if name in plan.full_names or (p is not None and _was_read(p) and not unchanged and changed is None):
+                level = "full"  # sampled, or rewritten behind our back with the same size: read it to know
+            pending = submit_check(pool, backend, e, row.uri, level)
+            window.append(_InFlight(row, p, unchanged, changed is not None, level, before, pending))
+            while len(window) >= in_flight:
+                bytes_read += _settle(window.popleft(), findings, run_id, now)
+                files_checked += 1
+        while window:
+            bytes_read += _settle(window.popleft(), findings, run_id, now)
+            files_checked += 1
+    finally:
+        for w in window:  # only when something above raised: nobody will read these
+            w.pending.discard()
 
     if prev is not None:
         for name, p in sorted(prev.files.items()):
@@ -318,6 +308,51 @@ def check_export(
     if young and status != "ok" and all(f.code in _INCOMPLETE_CODES or f.sev < Severity.ERROR for f in findings):
         status, findings = "pending", []  # still being written: judged once it settles
     return _outcome(plan, backend, status, flow_run_id, findings, files, bytes_read, t0, now, run_id, files_checked)
+
+
+@dataclass
+class _InFlight:
+    """One data file whose check is under way, with what was known of it before."""
+
+    row: FileRow
+    prev: FileRow | None
+    unchanged: bool
+    listing_changed: bool
+    level: str
+    findings: list[Finding]  # found before the check: a refused HEAD, file.changed
+    pending: PendingCheck
+
+
+def _settle(w: _InFlight, findings: list[Finding], run_id: int, now: datetime) -> int:
+    """The file's check outcome into its row and `findings`; returns the bytes it read."""
+    fc = w.pending.result()
+    row, p, level = w.row, w.prev, w.level
+    findings.extend(w.findings)
+    findings.extend(fc.findings)
+    r = fc.result
+    row.status, row.verified_level, row.verified_at = r.status, r.verified_level, now
+    row.schema_hash = r.schema_hash
+    row.schema_json = json.dumps(r.schema, sort_keys=True) if r.schema is not None else None
+    row.record_count = r.record_count
+    read_whole = level == "full" and bool(r.computed) and not _has(fc.findings, "file.unreadable")
+    if read_whole:
+        row.md5, row.crc32c, row.full_read_at = r.computed.get("md5"), r.computed.get("crc32c"), now
+        row.full_read_run = run_id
+    elif p is not None and w.unchanged:
+        _keep_last_read(p, row)
+    verdict = references.judge(
+        p,
+        row,
+        unchanged=w.unchanged,
+        read_whole=read_whole,
+        trusted=not _has(fc.findings, "file.checksum_mismatch"),
+        listing_changed=w.listing_changed,
+        run_id=run_id,
+        now=now,
+    )
+    if verdict is not None:
+        findings.append(verdict)
+    return fc.result.bytes_read
 
 
 def _has(findings: list[Finding], code: str) -> bool:

@@ -16,6 +16,9 @@ memory limit is replaced by pebble, and the file gets ``file.check_crashed``; th
 
 ``CheckPool.check_file(fn, dest, entry, uri, level)`` runs any module-level ``fn(backend, entry,
 uri, dest, level) -> FileCheck`` (the format checks, and PGP decryption) this way.
+``submit_check`` starts a data file's check and returns at once (an export's files are checked
+concurrently): the reads of a remote store are made first, on the calling thread
+(``checks.reads``), so that workers parse bytes instead of waiting on the network.
 """
 
 from __future__ import annotations
@@ -34,12 +37,12 @@ from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import psutil
 from pebble import ProcessExpired, ProcessPool
 
-from verifier.checks import limits
+from verifier.checks import limits, reads
 from verifier.checks.files import FileCheck, check_file
 from verifier.findings import Finding
 from verifier.model import Entry, FileResult
@@ -51,6 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("verifier.workers")
 T = TypeVar("T")
 FileCheckFn = Callable[["Backend", Entry, str, "Destination", str], FileCheck]
+#: check_file's shape: a FileCheckFn that also takes what the caller read for it (`reads.Prepared`)
+PreparedCheckFn = Callable[["Backend", Entry, str, "Destination", str, "reads.Prepared | None"], FileCheck]
 
 #: a worker's exit status when its watchdog ended it for going past the memory limit
 EXIT_MEMORY = 86
@@ -87,24 +92,47 @@ class CheckPool:
     def run(self, fn: Callable[..., T], *args: Any, timeout: float, memory: int) -> T | Crash:
         """fn(*args) in a worker; a Crash if the worker died or went past a limit. Other exceptions
         raised by fn come back raised here (the caller's ``except`` handles them as in-process)."""
+        pool, fut = self._schedule(fn, args, timeout, memory)
+        return self._collect(pool, fut, timeout, memory)
+
+    def _schedule(self, fn: Callable[..., T], args: tuple[Any, ...], timeout: float, memory: int) -> tuple[Any, Any]:
         hook = os.environ.get(TEST_HOOK_ENV)
         # the config's [limits] were applied to this process; a worker is another one
         configured = {name: getattr(limits, name) for name in limits.CONFIG_KEYS}
-        fut = self._started().schedule(_in_worker, (fn, args, memory, configured, hook), timeout=timeout)
+        pool = self._started()
+        return pool, pool.schedule(_in_worker, (fn, args, memory, configured, hook), timeout=timeout)
+
+    def _collect(self, pool: ProcessPool, fut: Any, timeout: float, memory: int) -> Any:
         try:
             return fut.result()
         except FutureTimeout:
-            return Crash(
-                f"ran past the {timeout:.0f} s time limit and was stopped",
-                "if the store is only slow, raise the limit (VERIFIER_CHECK_SECONDS); otherwise check the file with another reader",
-            )
+            return _time_limit(timeout)
         except ProcessExpired as exc:
             return _expired(exc.exitcode, memory)
         except MemoryError:
             return _expired(EXIT_MEMORY, memory)
         except BrokenProcessPool:
-            self.close()  # no worker would start: the next file gets a new pool
+            self._close(pool)  # no worker would start: the next file gets a new pool
             return Crash("could not start a worker process", "check the system's process and memory limits, re-run")
+
+    def submit(self, fn: PreparedCheckFn, backend: Backend, entry: Entry, uri: str, level: str) -> PendingCheck:
+        """check_file's work for one file, started: the store reads a remote file needs are made
+        here, on the caller's thread (`reads.prepare`), the parsing in a worker. Many may be in flight;
+        each result() gives what check_file would (a crash: one ``file.check_crashed``)."""
+        timeout = limits.check_seconds(entry.size)
+        prepared = reads.prepare(backend, entry, backend.dest, level)
+        if prepared is not None and prepared.stalled:
+            return Ready(crashed(entry, uri, level, _time_limit(timeout)))
+        memory = limits.WORKER_MEMORY_BYTES
+        try:
+            pool, fut = self._schedule(
+                _file_task, (fn, backend.dest, entry, uri, level, prepared), timeout=timeout, memory=memory
+            )
+        except BaseException:
+            if prepared is not None:
+                prepared.close()
+            raise
+        return _Pending(self, pool, fut, entry, uri, level, timeout, memory, prepared)
 
     def check_file(self, fn: FileCheckFn, dest: Destination, entry: Entry, uri: str, level: str) -> FileCheck:
         """fn(backend, entry, uri, dest, level) in a worker with this file's limits; a crash is a
@@ -124,11 +152,74 @@ class CheckPool:
         return got
 
     def close(self) -> None:
+        self._close(None)
+
+    def _close(self, which: ProcessPool | None) -> None:
+        """Stop the pool (`which`: only if it is still that one, not a pool started since)."""
         with self._lock:
+            if which is not None and self._pool is not which:
+                return
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.stop()
             pool.join(timeout=10)
+
+
+class PendingCheck(Protocol):
+    def result(self) -> FileCheck: ...
+
+    def discard(self) -> None: ...
+
+
+@dataclass
+class Ready:
+    """A check already done (in this process, or refused before it started)."""
+
+    check: FileCheck
+
+    def result(self) -> FileCheck:
+        return self.check
+
+    def discard(self) -> None:
+        pass
+
+
+class _Pending:
+    """A check scheduled in the pool; result() waits for it, once, and removes its spool file."""
+
+    def __init__(
+        self,
+        owner: CheckPool,
+        pool: ProcessPool,
+        fut: Any,
+        entry: Entry,
+        uri: str,
+        level: str,
+        timeout: float,
+        memory: int,
+        prepared: reads.Prepared | None,
+    ) -> None:
+        self._owner, self._pool, self._fut = owner, pool, fut
+        self._entry, self._uri, self._level = entry, uri, level
+        self._timeout, self._memory, self._prepared = timeout, memory, prepared
+        self._done: FileCheck | None = None
+
+    def result(self) -> FileCheck:
+        if self._done is None:
+            try:
+                got = self._owner._collect(self._pool, self._fut, self._timeout, self._memory)
+            finally:
+                self.discard()
+            self._done = crashed(self._entry, self._uri, self._level, got) if isinstance(got, Crash) else got
+        return self._done
+
+    def discard(self) -> None:
+        """Not wanted after all (the export's check failed): cancel it if it has not started."""
+        if self._done is None:
+            self._fut.cancel()
+        if self._prepared is not None:
+            self._prepared.close()
+            self._prepared = None
 
 
 def crashed(entry: Entry, uri: str, level: str, crash: Crash) -> FileCheck:
@@ -140,6 +231,13 @@ def crashed(entry: Entry, uri: str, level: str, crash: Crash) -> FileCheck:
     )
     result = FileResult(entry=entry, uri=uri, role="data", status="failed", verified_level=level)
     return FileCheck(result, [f])
+
+
+def _time_limit(timeout: float) -> Crash:
+    return Crash(
+        f"ran past the {timeout:.0f} s time limit and was stopped",
+        "if the store is only slow, raise the limit (VERIFIER_CHECK_SECONDS); otherwise check the file with another reader",
+    )
 
 
 def _expired(code: int | None, memory: int) -> Crash:
@@ -187,9 +285,28 @@ def worker_backend(dest: Destination) -> Backend:
         return backend
 
 
-def _file_task(fn: FileCheckFn, dest: Destination, entry: Entry, uri: str, level: str) -> FileCheck:
-    backend = worker_backend(dest)
-    return fn(backend, entry, uri, dest, level)
+def _file_task(
+    fn: Callable[..., FileCheck],
+    dest: Destination,
+    entry: Entry,
+    uri: str,
+    level: str,
+    prepared: reads.Prepared | None = None,
+) -> FileCheck:
+    if prepared is None:
+        return fn(worker_backend(dest), entry, uri, dest, level)
+    # what the caller read may be all the check needs: the store's client is made only if it reads more
+    return fn(cast("Backend", _OnFirstUse(dest)), entry, uri, dest, level, prepared)
+
+
+class _OnFirstUse:
+    """Stands for `worker_backend(dest)`, made when first used (importing a store's client costs seconds)."""
+
+    def __init__(self, dest: Destination) -> None:
+        self._dest = dest
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(worker_backend(self._dest), name)
 
 
 _memory_limit = 0
@@ -304,6 +421,12 @@ def _close_shared() -> None:
 
 def isolated_check(pool: CheckPool | None, backend: Backend, entry: Entry, uri: str, level: str) -> FileCheck:
     """check_file for one data file: in `pool` when its level parses bytes, in this process otherwise."""
+    return submit_check(pool, backend, entry, uri, level).result()
+
+
+def submit_check(pool: CheckPool | None, backend: Backend, entry: Entry, uri: str, level: str) -> PendingCheck:
+    """isolated_check, started: in `pool` when its level parses bytes (its result comes later), in this
+    process otherwise (done now)."""
     if pool is None or level == "listing":  # names and sizes only: no native code, no need to pay for a worker
-        return check_file(backend, entry, uri, backend.dest, level)
-    return pool.check_file(check_file, backend.dest, entry, uri, level)
+        return Ready(check_file(backend, entry, uri, backend.dest, level))
+    return pool.submit(check_file, backend, entry, uri, level)

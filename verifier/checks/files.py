@@ -7,7 +7,9 @@
 Levels are cumulative: metadata adds to listing, full to metadata. At full level every byte
 is read once from the store: a local store is hashed by streaming while pyarrow decodes the
 same path; a remote object is streamed once through the hashers into a spool file that
-pyarrow then decodes (or, without room to spool, decoded with a second read).
+pyarrow then decodes (or, without room to spool, decoded with a second read). In a run the
+remote reads are made before the check, by the run's threads (`reads.prepare`), and handed
+to it as `prepared`.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from typing import IO
 
 from verifier import redact
 from verifier.backends.base import Backend
-from verifier.checks import LEVELS, Outcome, gpg, limits, ndjson, parquet, pgp, schema_hash
+from verifier.checks import LEVELS, Outcome, gpg, limits, ndjson, parquet, pgp, reads, schema_hash
 from verifier.checks.formats import expected_suffixes, name_matches, plain_name
-from verifier.checks.hashing import MultiHasher, iter_blocks, mismatches, read_ahead
+from verifier.checks.hashing import Hasher, MultiHasher, iter_blocks, mismatches, read_ahead
+from verifier.checks.reads import Prepared
 from verifier.config import Destination
 from verifier.errors import StoreError
 from verifier.findings import Finding, Severity
@@ -40,13 +43,16 @@ class FileCheck:
     findings: list[Finding]
 
 
-def check_file(backend: Backend, entry: Entry, uri: str, dest: Destination, level: str) -> FileCheck:
-    """Check one data file at `level` (listing | metadata | full)."""
+def check_file(
+    backend: Backend, entry: Entry, uri: str, dest: Destination, level: str, prepared: Prepared | None = None
+) -> FileCheck:
+    """Check one data file at `level` (listing | metadata | full); `prepared`: the store reads the
+    caller made for it (`reads.prepare`), used instead of reading them again."""
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
     out = Outcome()
     try:
-        _check(backend, entry, dest, level, out)
+        _check(backend, entry, dest, level, out, prepared)
     except StoreError as exc:
         out.add(UNREADABLE, f"the store failed to return the bytes ({redact.scrub(str(exc))}); {_RERUN}")
     except OSError as exc:
@@ -74,7 +80,9 @@ def check_file(backend: Backend, entry: Entry, uri: str, dest: Destination, leve
     return FileCheck(result, findings)
 
 
-def _check(backend: Backend, entry: Entry, dest: Destination, level: str, out: Outcome) -> None:
+def _check(
+    backend: Backend, entry: Entry, dest: Destination, level: str, out: Outcome, prepared: Prepared | None
+) -> None:
     if entry.size == 0:
         out.add(
             "file.empty", "a data file of zero bytes; the export wrote nothing into it — re-export this dataset run"
@@ -91,6 +99,8 @@ def _check(backend: Backend, entry: Entry, dest: Destination, level: str, out: O
         return
     if level == "metadata":
         read = _store_reader(backend, entry.path)
+        if prepared is not None:
+            read = reads.cached_reader(prepared.ranges, read)
         if dest.encryption == "pgp":
             pgp.inspect(read, entry.size, dest.pgp_recipients, out)
         elif dest.format == "json":
@@ -98,12 +108,16 @@ def _check(backend: Backend, entry: Entry, dest: Destination, level: str, out: O
         else:
             parquet.inspect(read, entry.size, entry.name, dest, out)
         return
-    hasher = MultiHasher(entry)
-    local = backend.local_path(entry.path)
+    spooled = prepared.spooled if prepared is not None else None
+    hasher: Hasher = MultiHasher(entry) if spooled is None else reads.Hashed(spooled)
+    local = backend.local_path(entry.path) if spooled is None else spooled.path
     if dest.encryption == "pgp":
         _full_pgp(backend, entry, local, dest, hasher, out)
     elif dest.format == "json":
         _full_json(backend, entry, local, hasher, out)
+    elif spooled is not None:
+        if spooled.nbytes == entry.size:  # else the size change is reported below; other bytes say nothing
+            _inspect_and_decode(spooled.path, entry, dest, out)
     elif local is not None:
         _full_parquet_local(local, entry, dest, hasher, out)
     else:
@@ -162,14 +176,14 @@ def stream_blocks(backend: Backend, path: str, local: str | None) -> Iterator[by
             yield bytes(data)
 
 
-def _hashed(blocks: Iterator[bytes], hasher: MultiHasher) -> Iterator[bytes]:
+def _hashed(blocks: Iterator[bytes], hasher: Hasher) -> Iterator[bytes]:
     for b in blocks:
         hasher.update(b)
         yield b
 
 
 # -- full level --------------------------------------------------------------------------------
-def _full_json(backend: Backend, entry: Entry, local: str | None, hasher: MultiHasher, out: Outcome) -> None:
+def _full_json(backend: Backend, entry: Entry, local: str | None, hasher: Hasher, out: Outcome) -> None:
     # hashing runs on the read-ahead thread (hashlib releases the GIL), parsing on this one
     blocks = read_ahead(_hashed(stream_blocks(backend, entry.path, local), hasher), limits.READ_AHEAD_BLOCKS)
     first = next(blocks, b"")
@@ -186,7 +200,7 @@ def _full_json(backend: Backend, entry: Entry, local: str | None, hasher: MultiH
 
 
 def _full_pgp(
-    backend: Backend, entry: Entry, local: str | None, dest: Destination, hasher: MultiHasher, out: Outcome
+    backend: Backend, entry: Entry, local: str | None, dest: Destination, hasher: Hasher, out: Outcome
 ) -> None:
     """The ciphertext is hashed and its framing walked in one pass; with the private key it is
     also decrypted on the way into a spool file, whose plaintext is then checked as any export."""
@@ -211,7 +225,7 @@ def _check_plaintext(path: str, entry: Entry, dest: Destination, out: Outcome) -
             ndjson.scan_stream(_blocks_local(path), plain.size, out)
 
 
-def _full_parquet_local(path: str, entry: Entry, dest: Destination, hasher: MultiHasher, out: Outcome) -> None:
+def _full_parquet_local(path: str, entry: Entry, dest: Destination, hasher: Hasher, out: Outcome) -> None:
     """Hash on a thread while pyarrow decodes the same file: two readers, both cores busy."""
     failure: list[BaseException] = []
 
@@ -247,7 +261,7 @@ def _blocks_local(path: str) -> Iterator[bytes]:
         yield from iter_blocks(f, limits.READ_BLOCK_BYTES)
 
 
-def _full_parquet_remote(backend: Backend, entry: Entry, dest: Destination, hasher: MultiHasher, out: Outcome) -> None:
+def _full_parquet_remote(backend: Backend, entry: Entry, dest: Destination, hasher: Hasher, out: Outcome) -> None:
     spool_dir = limits.SPOOL_DIR or tempfile.gettempdir()
     try:
         room = shutil.disk_usage(spool_dir).free - limits.SPOOL_HEADROOM_BYTES

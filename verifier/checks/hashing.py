@@ -105,6 +105,16 @@ PROVENANCE = {
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 
+class Hasher(Protocol):
+    """What the full-level readers feed: a MultiHasher, or the results of a read done elsewhere."""
+
+    nbytes: int
+
+    def update(self, data: bytes) -> None: ...
+
+    def hexdigests(self) -> dict[str, str]: ...
+
+
 class MultiHasher:
     """Feeds every block to each hash the entry needs; counts bytes."""
 

@@ -103,14 +103,14 @@ def _kind(obj: Any) -> str:
 # -- metadata level ----------------------------------------------------------------------------
 def inspect(read: Callable[[int, int], bytes], size: int, out: Outcome) -> None:
     """Gzip magic, the head inflated and its first lines parsed, the trailer's declared size."""
-    n = min(size, limits.JSON_HEAD_BYTES)
+    (_, n), *trailer = first_ranges(size)
     head = read_exact(read, 0, n, out)
     if not magic_ok(head, out):
         return
     if size < 20:
         out.add(CORRUPT, f"only {size} bytes, too small to be a gzip stream (at least 20); truncated — {REEXPORT}")
         return
-    tail = head[-8:] if n == size else read_exact(read, size - 8, size, out)
+    tail = read_exact(read, *trailer[0], out) if trailer else head[-8:]
     isize = struct.unpack("<I", tail[4:])[0]
     limit = limits.expansion_limit(size)
     if isize > limit:
@@ -144,6 +144,12 @@ def inspect(read: Callable[[int, int], bytes], size: int, out: Outcome) -> None:
         out.add(CORRUPT, str(exc))
         return
     out.schema = scan.union.columns if scan.records else None
+
+
+def first_ranges(size: int) -> list[tuple[int, int]]:
+    """The reads inspect makes: the head, then (unless the head is the whole file) the trailer."""
+    n = min(size, limits.JSON_HEAD_BYTES)
+    return [(0, n)] if n == size else [(0, n), (size - 8, size)]
 
 
 def magic_ok(head: bytes, out: Outcome) -> bool:

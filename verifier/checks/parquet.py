@@ -54,12 +54,8 @@ def inspect(read: ReadRange, size: int, name: str, dest: Destination, out: Outco
     Uses at most three reads: the head, a tail guess and (for a footer bigger than the guess)
     the footer. Returns None when the file is not usable Parquet (a problem was added).
     """
-    if size <= limits.TAIL_GUESS_BYTES:
-        tail = read_exact(read, 0, size, out)
-        head = tail[:4]
-    else:
-        head = read_exact(read, 0, 4, out)
-        tail = read_exact(read, size - limits.TAIL_GUESS_BYTES, size, out)
+    got = [read_exact(read, start, end, out) for start, end in first_ranges(size)]
+    head, tail = (got[0][:4], got[0]) if len(got) == 1 else (got[0], got[1])
     if not _magic_ok(head, out):
         return None
     if size < 12:
@@ -125,6 +121,14 @@ def inspect(read: ReadRange, size: int, name: str, dest: Destination, out: Outco
     out.schema = flatten_schema(arrow_schema)
     out.record_count = rows
     return Footer(md, footer_len)
+
+
+def first_ranges(size: int) -> list[tuple[int, int]]:
+    """The reads inspect makes first, in order: the whole file when the tail guess covers it, else
+    the magic and the tail guess (callers read them ahead for a remote store: `reads.prepare`)."""
+    if size <= limits.TAIL_GUESS_BYTES:
+        return [(0, size)]
+    return [(0, 4), (size - limits.TAIL_GUESS_BYTES, size)]
 
 
 def _footer_refused(footer: bytes, tail: bytes, exc: Exception, out: Outcome) -> Footer | None:
