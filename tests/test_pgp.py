@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gzip
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -165,17 +167,59 @@ def test_unencrypted_file_on_an_encrypted_destination(keys: Keys, tmp_path: Path
         assert "not an OpenPGP message" in fc.findings[0].message
 
 
-def test_wrong_passphrase_is_reported_and_no_keyring_or_secret_is_left(
+def test_wrong_passphrase_is_reported_even_after_the_right_one_and_no_keyring_or_secret_is_left(
     keys: Keys, good: dict[str, Path], tmp_path: Path
 ) -> None:
-    before = set(os.listdir("/dev/shm"))
-    dest = make_dest(tmp_path, keys, key=True, passphrase="wrong-passphrase-7731")
-    fc = check(dest, good["parquet"], "full")
-    assert codes(fc) == ["file.unreadable"]
-    assert "pgp_passphrase" in fc.findings[0].message
-    assert keys.dest.private not in fc.findings[0].message and "7731" not in fc.findings[0].message
-    assert not [d for d in set(os.listdir("/dev/shm")) - before if d.startswith("verifier-gpg-")]
+    """Keyrings are kept per key *and* passphrase: gpg-agent caches a key the right passphrase
+    unlocked, and a wrong passphrase must not decrypt through that cache."""
+    gpg.close_keyrings()
+    before = own_keyring_roots()  # a worker pool's root, if a test started one
+    right = make_dest(tmp_path, keys, key=True)
+    wrong = make_dest(tmp_path, keys, key=True, passphrase="wrong-passphrase-7731")
+    assert codes(check(right, good["parquet"], "full")) == []
+    for _ in range(2):  # the second time from the kept keyring
+        fc = check(wrong, good["parquet"], "full")
+        assert codes(fc) == ["file.unreadable"]
+        assert "pgp_passphrase" in fc.findings[0].message
+        assert keys.dest.private not in fc.findings[0].message and "7731" not in fc.findings[0].message
+    assert codes(check(right, good["parquet"], "full")) == []
+    # kept on the memory file system, in this process's private root: one keyring per passphrase
     assert gpg._keyring_parent() == "/dev/shm"
+    [root] = set(own_keyring_roots()) - set(before)
+    assert os.stat(root).st_mode & 0o777 == 0o700
+    homes = sorted(os.listdir(root))
+    assert len(homes) == 2 and all(h.startswith(f"w{os.getpid()}-") for h in homes)
+    assert gpg_agents(root)
+    gpg.close_keyrings()  # what happens at exit
+    assert own_keyring_roots() == before and gpg_agents(root) == []
+
+
+def test_concurrent_decryptions_in_one_process_never_share_a_keyring(
+    keys: Keys, good: dict[str, Path], tmp_path: Path
+) -> None:
+    """Threads decrypting at once (restore's downloads, checks without a worker pool) each get a
+    keyring: gpg processes unlocking one key through one agent at once fail at random."""
+    gpg.close_keyrings()
+    dest = make_dest(tmp_path, keys, key=True)
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda _: codes(check(dest, good["parquet"], "full")), range(8)))
+    assert got == [[]] * 8
+    gpg.close_keyrings()
+
+
+def own_keyring_roots(pid: int | None = None) -> list[str]:
+    """The keyring roots process `pid` (default: this one) made and has not removed."""
+    prefix = f"verifier-gpg-{pid or os.getpid()}-"
+    return sorted(os.path.join("/dev/shm", d) for d in os.listdir("/dev/shm") if d.startswith(prefix))
+
+
+def gpg_agents(root: str) -> list[int]:
+    """gpg-agents still running for a keyring under `root`."""
+    found = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        if p.info["name"] == "gpg-agent" and any(root in arg for arg in p.info["cmdline"] or ()):
+            found.append(p.pid)
+    return found
 
 
 def test_framing_walk_is_independent_of_block_boundaries_and_never_raises(good: dict[str, Path]) -> None:

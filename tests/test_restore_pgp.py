@@ -27,7 +27,7 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def encrypted_chain(
-    tmp: Path, store: Any, monkeypatch: pytest.MonkeyPatch, *, key: bool = True
+    tmp: Path, store: Any, monkeypatch: pytest.MonkeyPatch, *, key: bool = True, jobs: int | None = None
 ) -> tuple[Path, Path, str]:
     """Two exports of two Parquet files each, encrypted as `part-….parquet.gpg`; returns the config,
     a copy of the plaintext tree and the dataset id. A full run has recorded the ciphertexts."""
@@ -53,7 +53,7 @@ def encrypted_chain(
         snippet += "" if "[destinations.secrets]" in snippet else "[destinations.secrets]\n"
         snippet += 'pgp_private_key = "${VERIFIER_TEST_PGP_KEY}"\npgp_passphrase = "${VERIFIER_TEST_PGP_PASS}"\n'
     path = write_config(tmp, [snippet])
-    summary = run(cfgmod.load(path), RunOptions(level="full"), now=NOW)
+    summary = run(cfgmod.load(path), RunOptions(level="full", jobs=jobs), now=NOW)
     assert summary.exit_code == 0, [f.message for f in summary.findings]
     return path, plain, exports[0].dataset_id
 

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 import psutil
 from pebble import ProcessExpired, ProcessPool
 
-from verifier.checks import limits, reads
+from verifier.checks import gpg, limits, reads
 from verifier.checks.files import FileCheck, check_file
 from verifier.findings import Finding
 from verifier.model import Entry, FileResult
@@ -79,15 +79,17 @@ class CheckPool:
     def __init__(self, jobs: int) -> None:
         self.jobs = max(1, jobs)
         self._pool: ProcessPool | None = None
+        self._keyrings: str | None = None  # where the workers keep their PGP keyrings (verifier.checks.gpg)
         self._lock = threading.Lock()
 
-    def _started(self) -> ProcessPool:
+    def _started(self) -> tuple[ProcessPool, str | None]:
         with self._lock:
             if self._pool is None:
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload(["verifier.workers"])
+                self._keyrings = gpg.new_root()
                 self._pool = ProcessPool(max_workers=self.jobs, context=ctx)
-            return self._pool
+            return self._pool, self._keyrings
 
     def run(self, fn: Callable[..., T], *args: Any, timeout: float, memory: int) -> T | Crash:
         """fn(*args) in a worker; a Crash if the worker died or went past a limit. Other exceptions
@@ -99,8 +101,8 @@ class CheckPool:
         hook = os.environ.get(TEST_HOOK_ENV)
         # the config's [limits] were applied to this process; a worker is another one
         configured = {name: getattr(limits, name) for name in limits.CONFIG_KEYS}
-        pool = self._started()
-        return pool, pool.schedule(_in_worker, (fn, args, memory, configured, hook), timeout=timeout)
+        pool, keyrings = self._started()
+        return pool, pool.schedule(_in_worker, (fn, args, memory, configured, hook, keyrings), timeout=timeout)
 
     def _collect(self, pool: ProcessPool, fut: Any, timeout: float, memory: int) -> Any:
         try:
@@ -108,6 +110,9 @@ class CheckPool:
         except FutureTimeout:
             return _time_limit(timeout)
         except ProcessExpired as exc:
+            with self._lock:  # (a closed pool's keyrings went with it)
+                keyrings = self._keyrings if self._pool is pool else None
+            gpg.remove_worker_keyrings(keyrings, exc.pid)  # it died before it could remove them
             return _expired(exc.exitcode, memory)
         except MemoryError:
             return _expired(EXIT_MEMORY, memory)
@@ -160,9 +165,11 @@ class CheckPool:
             if which is not None and self._pool is not which:
                 return
             pool, self._pool = self._pool, None
+            keyrings, self._keyrings = self._keyrings, None
         if pool is not None:
             pool.stop()
             pool.join(timeout=10)
+        gpg.remove_root(keyrings)  # what a worker killed before its own cleanup left
 
 
 class PendingCheck(Protocol):
@@ -313,11 +320,17 @@ _memory_limit = 0
 
 
 def _in_worker(
-    fn: Callable[..., T], args: tuple[Any, ...], memory: int, configured: dict[str, int], hook: str | None
+    fn: Callable[..., T],
+    args: tuple[Any, ...],
+    memory: int,
+    configured: dict[str, int],
+    hook: str | None,
+    keyrings: str | None,
 ) -> T:
     global _memory_limit
     _memory_limit = memory
     limits.configure(configured)
+    gpg.use_root(keyrings)
     _start_watchdog()
     if hook:
         _test_hook(hook, args)

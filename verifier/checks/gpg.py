@@ -6,17 +6,30 @@ is read once) and the plaintext to a spool file that the Parquet or NDJSON check
 Memory stays flat whatever the file size. pysequoia was measured first: its `decrypt_file`
 holds the whole message in memory (1.2 GB peak RSS for a 1 GB file), so it does not qualify.
 
-gpg needs a keyring. Each decryption gets a fresh one in a private (0700) directory on a
-memory file system (/dev/shm) where there is one, the key imported from the resolved secret,
-and the directory, its gpg-agent and the agent's cached passphrase are gone when the check ends:
-no key is left on disk, and neither key nor passphrase is ever an argument, a log line or a
-catalog value (the passphrase goes to gpg's stdin).
+gpg needs a keyring, and making one (a new home, the key imported, a gpg-agent started and the
+key unlocked) costs a second or more. So each process keeps its keyrings for every later file,
+per private key and passphrase (looked up by a SHA-256 of both, kept in memory only), one per
+decryption running at the same time (a pool worker has one: it checks one file at a time), on a
+memory file system (/dev/shm) only: each in a private (0700) directory under a private root.
+A pool's workers keep theirs under a root their pool made (`new_root`); a worker removes its own
+keyrings and their gpg-agents when it exits (normal exit, or pebble's SIGTERM at pool shutdown),
+and the pool removes the whole root when it closes and when a worker dies without cleaning up
+(`remove_root`, `remove_worker_keyrings`); any other process removes its keyrings at exit
+(`close_keyrings`). Where there is no memory file system, each decryption gets a fresh keyring in
+the temp directory, removed when the check ends, as no key may stay on a disk. Neither key nor
+passphrase is ever an argument, a file name, a log line or a catalog value (the passphrase goes
+to gpg's stdin).
 """
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import json
+import multiprocessing.util
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -43,22 +56,185 @@ def _keyring_parent() -> str | None:
 
 @contextmanager
 def keyring(dest: Destination) -> Iterator[Any]:
-    """A gnupg.GPG over a temporary keyring holding the destination's private key; removed on exit."""
+    """A gnupg.GPG over a keyring holding the destination's private key, for this decryption
+    alone: one this process keeps on a memory file system, else a fresh one in the temp
+    directory, removed on exit."""
+    key = dest.pgp_secrets["pgp_private_key"]
+    passphrase = dest.pgp_secrets.get("pgp_passphrase")
+    if _keyring_parent() is None:
+        home = tempfile.mkdtemp(prefix="verifier-gpg-")
+        try:
+            yield _imported(home, key)
+        finally:
+            _remove_home(home)
+        return
+    with _kept(key, passphrase) as gpg:
+        yield gpg
+
+
+def _imported(home: str, key: str) -> Any:
     import gnupg
 
-    home = tempfile.mkdtemp(prefix="verifier-gpg-", dir=_keyring_parent())
     try:
+        gpg = gnupg.GPG(gnupghome=home)
+    except (OSError, ValueError) as exc:
+        raise GpgUnavailable(f"GnuPG (gpg) cannot be run ({exc}); install it: apt-get install gnupg") from None
+    imported = gpg.import_keys(key)
+    if not imported.sec_imported:
+        raise GpgUnavailable("secrets.pgp_private_key could not be imported into gpg: not a usable private key")
+    return gpg
+
+
+def _remove_home(home: str) -> None:
+    """A keyring, its gpg-agent and the agent's cached passphrase: gone."""
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True, check=False, timeout=30)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+# -- this process's kept keyrings --------------------------------------------------------------
+_LOCK = threading.Lock()
+_idle: dict[str, list[tuple[str, Any]]] = {}  # sha256(key, passphrase) -> [(home, gnupg.GPG)] not in use
+_kept_homes: set[str] = set()  # every keyring this process keeps, in use or idle
+_ROOTS_LOCK = threading.Lock()
+_roots: set[str] = set()  # roots this process made (its own, its pools'): removed at its exit
+_own: str | None = None  # where this process keeps its own keyrings
+_pool_root: str | None = None  # in a pool worker: the root its pool made
+_cleanup_registered = False
+
+
+@contextmanager
+def _kept(key: str, passphrase: str | None) -> Iterator[Any]:
+    """A keyring of this process's for `key` and `passphrase`, for one decryption at a time
+    (concurrent gpg processes asking one agent to unlock a key with a loopback passphrase fail at
+    random: so threads decrypting at once each get their own), made when none is idle. Kept per
+    passphrase too: the agent caches an unlocked key, and a wrong passphrase must not use it."""
+    global _cleanup_registered
+    ident = hashlib.sha256(json.dumps([key, passphrase]).encode()).hexdigest()
+    got = None
+    with _LOCK:
+        idle = _idle.setdefault(ident, [])
+        while idle and got is None:
+            got = idle.pop()
+            if not os.path.isdir(got[0]):  # removed under us (a temp cleaner?): make another, never fail the file
+                _kept_homes.discard(got[0])
+                _remove_home(got[0])
+                got = None
+        if not _cleanup_registered:  # a pool worker does not run atexit; multiprocessing's finalizers it does
+            multiprocessing.util.Finalize(None, _at_exit, exitpriority=100)
+            _cleanup_registered = True
+        root = _pool_root if _pool_root is not None and _private_dir(_pool_root) else _own_root()
+        if got is None:
+            home = tempfile.mkdtemp(prefix=f"w{os.getpid()}-", dir=root)
+            _kept_homes.add(home)
+    if got is None:
         try:
-            gpg = gnupg.GPG(gnupghome=home)
-        except (OSError, ValueError) as exc:
-            raise GpgUnavailable(f"GnuPG (gpg) cannot be run ({exc}); install it: apt-get install gnupg") from None
-        imported = gpg.import_keys(dest.pgp_secrets["pgp_private_key"])
-        if not imported.sec_imported:
-            raise GpgUnavailable("secrets.pgp_private_key could not be imported into gpg: not a usable private key")
-        yield gpg
+            got = (home, _imported(home, key))
+        except BaseException:
+            with _LOCK:
+                _kept_homes.discard(home)
+            _remove_home(home)
+            raise
+    try:
+        yield got[1]
     finally:
-        subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True, check=False, timeout=30)
-        shutil.rmtree(home, ignore_errors=True)
+        with _LOCK:
+            if got[0] in _kept_homes:  # not closed meanwhile
+                _idle.setdefault(ident, []).append(got)
+
+
+def _own_root() -> str:
+    global _own
+    if _own is None or not _private_dir(_own):
+        _own = new_root()
+    if _own is None:
+        raise GpgUnavailable(f"no private directory for a keyring could be made in {_SHM}")
+    return _own
+
+
+def _private_dir(path: str) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o077 == 0
+
+
+def new_root() -> str | None:
+    """A private (0700) directory on the memory file system for keyrings, this process's to
+    remove (`remove_root`, or at exit); None where there is no memory file system."""
+    parent = _keyring_parent()
+    if parent is None:
+        return None
+    root = tempfile.mkdtemp(prefix=f"verifier-gpg-{os.getpid()}-", dir=parent)
+    with _ROOTS_LOCK:
+        _roots.add(root)
+    return root
+
+
+def use_root(root: str | None) -> None:
+    """In a pool worker: keep keyrings under the root the pool made, which the pool removes."""
+    global _pool_root
+    _pool_root = root
+
+
+def remove_worker_keyrings(root: str | None, pid: int | None) -> None:
+    """The keyrings a worker that died without cleaning up (killed, crashed) left under `root`."""
+    if root is None or pid is None or not _private_dir(root):
+        return
+    for entry in os.scandir(root):
+        if entry.name.startswith(f"w{pid}-") and entry.is_dir(follow_symlinks=False):
+            _remove_home(entry.path)
+
+
+def remove_root(root: str | None) -> None:
+    """A keyring root with every keyring and gpg-agent under it."""
+    if root is None:
+        return
+    with _ROOTS_LOCK:
+        _roots.discard(root)
+    if _private_dir(root):
+        for entry in os.scandir(root):
+            if entry.is_dir(follow_symlinks=False):
+                _remove_home(entry.path)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def close_keyrings() -> None:
+    """This process's own keyrings and its own root: removed, their gpg-agents stopped (a pool's
+    root is its pool's to remove)."""
+    global _own
+    with _LOCK:
+        homes = list(_kept_homes)
+        _kept_homes.clear()
+        _idle.clear()
+        own, _own = _own, None
+    for home in homes:
+        _remove_home(home)
+    remove_root(own)
+
+
+def _at_exit() -> None:
+    """Everything this process made: its keyrings, and the roots of pools it never closed."""
+    close_keyrings()
+    with _ROOTS_LOCK:
+        roots = list(_roots)
+    for root in roots:
+        remove_root(root)
+
+
+def _forget_after_fork() -> None:
+    """A forked child owns none of its parent's keyrings: it must neither use nor remove them."""
+    global _LOCK, _ROOTS_LOCK, _cleanup_registered, _own, _pool_root
+    _LOCK, _ROOTS_LOCK = threading.Lock(), threading.Lock()
+    _idle.clear()
+    _kept_homes.clear()
+    _roots.clear()
+    _own = _pool_root = None
+    _cleanup_registered = False
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+atexit.register(_at_exit)
 
 
 class _Feed:
