@@ -189,3 +189,24 @@ def test_a_remote_read_that_stalls_is_given_up_at_the_files_time_limit(
             os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         except OSError:
             pass
+
+
+def test_warm_starts_the_workers_before_any_check() -> None:
+    import time
+
+    import psutil
+
+    def descendants() -> set[int]:
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+
+    before = descendants()
+    pool = workers.CheckPool(2)
+    try:
+        pool.warm()  # returns at once; the workers come up on their own
+        deadline = time.monotonic() + 120
+        while len(descendants() - before) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(descendants() - before) >= 2
+        assert pool.run(os.getpid, timeout=60, memory=limits.WORKER_MEMORY_BYTES) in descendants() - before
+    finally:
+        pool.close()

@@ -340,6 +340,10 @@ def _verify_destination(
         else:
             to_check.append(plan)
 
+    if shared is None and any(plan.level != "listing" or plan.full_names for plan in to_check):
+        pool_ahead = _pool(opts)
+        if pool_ahead is not None:
+            pool_ahead.warm()  # the workers start while the catalog is read and written below
     # what the catalog knows of the files of the exports checked again or gone; carried ones need none
     present = {ex.key for ex in unique}
     catalog.load_files(
@@ -415,6 +419,9 @@ def _check_unless_cancelled(
 ) -> ExportOutcome | None:
     if _cancelled(opts):
         return None
-    # one pool of worker processes for the whole process, sized by --jobs (default: the cores)
-    pool = workers.shared_pool(opts.jobs or os.cpu_count() or 1)
-    return check_export_safely(backend, plan, now=now, run_id=run_id, pool=pool)
+    return check_export_safely(backend, plan, now=now, run_id=run_id, pool=_pool(opts))
+
+
+def _pool(opts: RunOptions) -> workers.CheckPool | None:
+    """One pool of worker processes for the whole process, sized by --jobs (default: the cores)."""
+    return workers.shared_pool(opts.jobs or os.cpu_count() or 1)

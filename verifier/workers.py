@@ -91,6 +91,18 @@ class CheckPool:
                 self._pool = ProcessPool(max_workers=self.jobs, context=ctx)
             return self._pool, self._keyrings
 
+    def warm(self) -> None:
+        """Start the workers now, on a thread of their own, so that the first check does not wait
+        for the fork server to import the checks (a second or more)."""
+
+        def start() -> None:
+            try:
+                self._started()[0].schedule(_noop)
+            except Exception:  # the first real check starts the pool, and reports, if this could not
+                log.debug("could not start the worker pool ahead of the checks", exc_info=True)
+
+        threading.Thread(target=start, name="verifier-pool-start", daemon=True).start()
+
     def run(self, fn: Callable[..., T], *args: Any, timeout: float, memory: int) -> T | Crash:
         """fn(*args) in a worker; a Crash if the worker died or went past a limit. Other exceptions
         raised by fn come back raised here (the caller's ``except`` handles them as in-process)."""
@@ -314,6 +326,10 @@ class _OnFirstUse:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(worker_backend(self._dest), name)
+
+
+def _noop() -> None:
+    pass
 
 
 _memory_limit = 0

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from verifier.checks import limits
 from verifier.checks.formats import PARQUET_MAGIC
+
+if TYPE_CHECKING:  # imported when first asked: a worker that never needs it starts faster
+    import duckdb
 
 
 @dataclass
@@ -31,6 +33,8 @@ _READ_ALL = "SELECT count(hash(t)) FROM read_parquet(?) t"
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
+    import duckdb
+
     config: dict[str, str | bool | int | float | list[str]] = {
         "threads": 1,
         "memory_limit": limits.SECOND_READER_MEMORY,
