@@ -256,3 +256,66 @@ def test_messages_carry_the_uri(tmp_path: Path) -> None:
     assert codes(fc) == ["parquet.corrupt"]
     f = fc.findings[0]
     assert f.uri == "file://" + str(p) and f.message.startswith(f.uri + ": ")
+
+
+class CountingRemote(RemoteLike):
+    """RemoteLike that notes every range request."""
+
+    def __init__(self, d: Destination) -> None:
+        super().__init__(d)
+        self.requests: list[tuple[int, int]] = []
+
+    def read_range(self, path: str, start: int, end: int) -> bytes:
+        self.requests.append((start, end))
+        return super().read_range(path, start, end)
+
+
+def _same(a: FileCheck, b: FileCheck) -> None:
+    assert [(f.code, f.message) for f in a.findings] == [(f.code, f.message) for f in b.findings]
+    ra, rb = a.result, b.result
+    fields = ("status", "verified_level", "record_count", "schema_hash", "schema", "computed", "bytes_read")
+    assert [getattr(ra, k) for k in fields] == [getattr(rb, k) for k in fields]
+
+
+@pytest.mark.parametrize("damage", [None, "tail", "head"])
+def test_a_small_remote_object_is_fetched_in_one_request_and_checked_as_before(
+    tmp_path: Path, damage: str | None
+) -> None:
+    from verifier.checks import reads
+
+    p = tmp_path / "part-00000.gz.parquet"
+    rows = 20_000
+    pq.write_table(pa.table({"h": [hashlib.md5(str(i).encode()).hexdigest() for i in range(rows)]}), p)
+    size = p.stat().st_size
+    assert limits.TAIL_GUESS_BYTES < size <= limits.WHOLE_OBJECT_BYTES
+    if damage == "tail":
+        p.write_bytes(p.read_bytes()[:-100] + b"\0" * 100)
+    elif damage == "head":
+        p.write_bytes(b"\x1f\x8b\x08\x00" + p.read_bytes()[4:])
+    d = dest(tmp_path)
+    e = entry(p)
+    remote = CountingRemote(d)
+    prepared = reads.prepare(remote, e, d, "metadata")
+    assert prepared is not None and remote.requests == [(0, size)]
+    got = check_file(remote, e, "file://" + e.path, d, "metadata", prepared)
+    assert remote.requests == [(0, size)]  # nothing asked of the store again
+    _same(got, run(LocalBackend(d), e, "metadata"))
+    assert got.result.bytes_read == 4 + limits.TAIL_GUESS_BYTES  # what the check reads, not what was fetched
+
+
+def test_a_big_remote_objects_ranges_are_fetched_as_the_check_reads_them(tmp_path: Path) -> None:
+    from verifier.checks import reads
+
+    p = parquet_file(tmp_path)
+    size = p.stat().st_size
+    d = dest(tmp_path)
+    e = entry(p)
+    remote = CountingRemote(d)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(limits, "WHOLE_OBJECT_BYTES", 1024)
+        mp.setattr(limits, "TAIL_GUESS_BYTES", 1024)
+        prepared = reads.prepare(remote, e, d, "metadata")
+        assert remote.requests == [(0, 4), (size - 1024, size)]
+        got = check_file(remote, e, "file://" + e.path, d, "metadata", prepared)
+        assert remote.requests[:2] == [(0, 4), (size - 1024, size)]  # a footer over the guess: asked later
+        _same(got, run(LocalBackend(d), e, "metadata"))

@@ -23,6 +23,9 @@ READ_AHEAD_BLOCKS = 2
 #: metadata level, Parquet: bytes fetched from the end in the first range request; a footer
 #: that fits needs no second request
 TAIL_GUESS_BYTES = 64 * KiB
+#: metadata level, remote store: an object this small is fetched in one request and the check's
+#: ranges served from it (one round trip costs more than the extra bytes); bigger ones range by range
+WHOLE_OBJECT_BYTES = 1 * MiB
 #: where full-level reads of remote objects are spooled (None: the system temp dir)
 SPOOL_DIR: str | None = None
 #: free space to leave on the spool file system beyond the object itself

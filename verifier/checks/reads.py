@@ -5,8 +5,9 @@ every request. So for a remote store the run's own threads (many requests in fli
 reads a check will make, and the worker gets the bytes:
 
 - at ``metadata`` level, the ranges the format check reads first (Parquet: the magic and the
-  tail; gzip NDJSON: the head and the trailer), kept in memory; any other range the check
-  asks for (a footer larger than the tail guess) is read from the store by the worker;
+  tail; gzip NDJSON: the head and the trailer; a small object whole, in one request), kept in
+  memory; any other range the check asks for (a footer larger than the tail guess) is read
+  from the store by the worker;
 - at ``full`` level, every byte, streamed once through the hashers into a spool file on
   local disk, which the worker then decodes.
 
@@ -91,9 +92,12 @@ def prepare(backend: Backend, entry: Entry, dest: Destination, level: str) -> Pr
     if level == "listing" or entry.size <= 0 or dest.encryption == "pgp" or backend.local_path(entry.path):
         return None
     if level == "metadata":
+        ranges = first_ranges(entry, dest)
+        if ranges and entry.size <= limits.WHOLE_OBJECT_BYTES:
+            ranges = [(0, entry.size)]  # one request; the check's ranges are cut from it
         got: Ranges = {}
         try:
-            for start, end in first_ranges(entry, dest):
+            for start, end in ranges:
                 got[(start, end)] = backend.read_range(entry.path, start, end)
         except StoreError:
             return None  # the worker reads again and reports it as it always has
@@ -102,11 +106,14 @@ def prepare(backend: Backend, entry: Entry, dest: Destination, level: str) -> Pr
 
 
 def cached_reader(ranges: Ranges, fallback: ReadRange) -> ReadRange:
-    """Serve the ranges read beforehand; read anything else from the store."""
+    """Serve what lies inside the ranges read beforehand (as the store returned them: a short read
+    stays short); read anything else from the store."""
 
     def read(start: int, end: int) -> bytes:
-        data = ranges.get((start, end))
-        return fallback(start, end) if data is None else data
+        for (s, e), data in ranges.items():
+            if s <= start and end <= e:
+                return data[start - s : end - s]
+        return fallback(start, end)
 
     return read
 
