@@ -159,6 +159,47 @@ def test_corrupt_parquet_page_inside_good_encryption(keys: Keys, tmp_path: Path)
     assert codes(fc) == ["parquet.corrupt"]
 
 
+def test_rfc9580_message_gnupg_cannot_decrypt_is_unsupported_not_corrupt(tmp_path: Path) -> None:
+    """Sequoia encrypts to its own keys with a v6 session-key packet and a SEIPD v2 (AEAD) data
+    packet (RFC 9580); gpg 2.2 imports the v4 key but cannot read the message. That is no verdict
+    on the bytes: without the key the file checks as any, with it it is pgp.unsupported, a warning,
+    and not counted as fully verified."""
+    from pysequoia import CipherSuite, Profile, Tsk, encrypt
+
+    from verifier.checks import pgp
+
+    tsk = Tsk.generate("aep <aep@example.com>", profile=Profile.RFC4880, cipher_suite=CipherSuite.Cv25519)
+    enc = tmp_path / "part-00000-c000.gz.parquet.gpg"
+    enc.write_bytes(encrypt(parquet_plain(tmp_path).read_bytes(), recipients=[tsk.extract_certificate()], armor=False))
+    data = enc.read_bytes()
+    walker = pgp.Walker(len(data))
+    walker.feed(data)
+    walker.finish()
+    assert (walker.data_tag, walker.data_version, walker.sessions[0][:1]) == (pgp.SEIPD, 2, b"\x06")
+    subkey = pgp.recipient_ids(walker.sessions)[0]
+
+    def dest(key: bool) -> Destination:
+        return Destination(
+            name="enc",
+            type="local",
+            url=str(tmp_path),
+            format="parquet",
+            compression="gzip",
+            encryption="pgp",
+            pgp_recipients=(subkey,),
+            pgp_secrets={"pgp_private_key": str(tsk)} if key else {},
+        )
+
+    for level in ("metadata", "full"):
+        assert codes(check(dest(False), enc, level)) == [], level
+    assert codes(check(dest(True), enc, "metadata")) == []
+    fc = check(dest(True), enc, "full")
+    assert codes(fc) == ["pgp.unsupported"]
+    assert "SEIPD v2" in fc.findings[0].message and "GnuPG 2." in fc.findings[0].message
+    assert fc.result.status == "ok" and fc.result.verified_level == "metadata"  # a warning; not fully verified
+    assert fc.result.record_count is None and fc.result.computed["md5"]  # the ciphertext was hashed
+
+
 def test_unencrypted_file_on_an_encrypted_destination(keys: Keys, tmp_path: Path) -> None:
     plain = parquet_plain(tmp_path)
     for level in ("metadata", "full"):

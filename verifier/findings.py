@@ -55,6 +55,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "parquet.tolerated": (Severity.WARNING, "a deviation readers tolerate, or one reader refuses and DuckDB reads"),
     "pgp.wrong_recipient": (Severity.ERROR, "an OpenPGP file not encrypted to the destination's key"),
     "pgp.corrupt": (Severity.ERROR, "broken OpenPGP framing, or integrity failure on decryption"),
+    "pgp.unsupported": (Severity.WARNING, "an OpenPGP message GnuPG cannot decrypt; not fully verified"),
     "dataset.not_exported": (Severity.ERROR, "a dataset of a dataflow has no export although the flow has run"),
     "export.missing": (Severity.ERROR, "a dataflow run succeeded and its export folder is not there"),
     "export.no_run": (Severity.WARNING, "an export folder that no dataflow run accounts for"),

@@ -70,7 +70,7 @@ def check_file(
         uri=uri,
         role="data",
         status="failed" if failed else "ok",
-        verified_level="metadata" if level == "full" and out.has("file.too_large") else level,  # not decoded
+        verified_level="metadata" if level == "full" and _not_decoded(out) else level,
         record_count=out.record_count,
         schema=out.schema,
         schema_hash=schema_hash(out.schema),
@@ -141,6 +141,11 @@ def _check(
 
 
 # -- reading -----------------------------------------------------------------------------------
+def _not_decoded(out: Outcome) -> bool:
+    """A full read that did not decode the content: over a decode limit, or a message gpg cannot decrypt."""
+    return out.has("file.too_large") or out.has(pgp.UNSUPPORTED)
+
+
 def _store_reader(backend: Backend, path: str) -> Callable[[int, int], bytes]:
     def read(start: int, end: int) -> bytes:
         return backend.read_range(path, start, end)

@@ -277,6 +277,7 @@ def decrypt(blocks: Iterator[bytes], size: int, dest: Destination, plain: str, o
     extra = ["--pinentry-mode", "loopback"] if passphrase is None else []
     try:
         with keyring(dest) as gpg:
+            version = ".".join(str(n) for n in gpg.version or ()) or "?"
             result = gpg.decrypt_file(feed, passphrase=passphrase, output=plain, extra_args=extra)
     finally:
         feed.drain()
@@ -292,14 +293,35 @@ def decrypt(blocks: Iterator[bytes], size: int, dest: Destination, plain: str, o
     pgp.check_protection(walker, out)
     if out.failed:
         return False
-    return _verdict(result, walker, out)
+    return _verdict(result, walker, version, out)
 
 
-def _verdict(result: Any, walker: pgp.Walker, out: Outcome) -> bool:
+def _rfc9580(walker: pgp.Walker) -> str | None:
+    """What makes the message RFC 9580's (GnuPG implements LibrePGP, not these), if anything."""
+    if walker.data_tag == pgp.SEIPD and walker.data_version == 2:
+        return "a SEIPD v2 (AEAD) data packet"
+    if any(body[:1] == b"\x06" for body in walker.sessions):
+        return "a v6 session-key packet"
+    return None
+
+
+def _verdict(result: Any, walker: pgp.Walker, version: str, out: Outcome) -> bool:
     status = [line.split()[1:] for line in str(result.stderr).splitlines() if line.startswith("[GNUPG:] ")]
     keywords = {s[0] for s in status if s}
     if "DECRYPTION_OKAY" in keywords and ("GOODMDC" in keywords or walker.data_version == 2 or walker.data_tag == 20):
         return True
+    said = [line[5:] for line in str(result.stderr).splitlines() if line.startswith("gpg: ")][-2:]
+    newer = _rfc9580(walker)
+    if newer is not None:  # gpg did not understand it: that says nothing about the bytes
+        out.add(
+            pgp.UNSUPPORTED,
+            f"not decrypted: an RFC 9580 OpenPGP message ({newer}), which GnuPG {version} cannot decrypt "
+            f"({redact.scrub('; '.join(said)) or 'no data'}); its framing and recipient were checked and its "
+            "bytes hashed, its content was not: not fully verified — a message is written so when the key it is "
+            "encrypted to asks for it (an RFC 9580 key, or one advertising SEIPD v2, as Sequoia makes them); "
+            "give the dataflow a key made with GnuPG to have its files decrypted and checked",
+        )
+        return False
     if "NO_SECKEY" in keywords and "DECRYPTION_KEY" not in keywords:
         to = ", ".join(pgp.recipient_ids(walker.sessions)) or "an unnamed key"
         out.add(
@@ -319,7 +341,6 @@ def _verdict(result: Any, walker: pgp.Walker, out: Outcome) -> bool:
             f"the integrity check (MDC) failed on decryption: the ciphertext was altered or damaged — {pgp.REEXPORT}",
         )
     else:
-        said = [line[5:] for line in str(result.stderr).splitlines() if line.startswith("gpg: ")][-2:]
         why = redact.scrub("; ".join(said)) or str(result.status)
         out.add(pgp.CORRUPT, f"decryption failed ({why}): the integrity check did not pass — {pgp.REEXPORT}")
     return False

@@ -21,6 +21,7 @@ from verifier.checks.formats import describe
 
 CORRUPT = "pgp.corrupt"
 WRONG_RECIPIENT = "pgp.wrong_recipient"
+UNSUPPORTED = "pgp.unsupported"
 FORMAT = "file.unexpected_format"
 REEXPORT = "re-export this dataset run"
 
