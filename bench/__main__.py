@@ -290,15 +290,12 @@ def big_file(data_dir: Path, size: int, seed: int, work: Path) -> dict[str, Meas
     return {"verifier full big file": m}
 
 
-def restore_plan(work: Path) -> dict[str, Any]:
-    catalog = work / "restore-plan.duckdb"
-    log(
-        f"  [restore-plan] building a catalog of {restoreplan.DATASETS * restoreplan.EXPORTS * restoreplan.FILES:,} file rows ..."
-    )
-    built = restoreplan.build(catalog)
+def restore_plan(data: Path, work: Path, status_rows: int) -> dict[str, Any]:
+    """restore-plan at 1 M file rows; `verifier status` at `status_rows` (catalogs cached in `data`)."""
+    catalog, built = restoreplan.cached(data, restoreplan.ROWS, log)
     cfg = restoreplan.write_config(work, catalog)
     inproc = restoreplan.in_process(cfg)
-    ds = restoreplan.dataset_id(restoreplan.DATASETS // 2)
+    ds = restoreplan.planned_dataset(restoreplan.ROWS)
     cli = measure.best_of(
         3,
         lambda: measure.run(
@@ -319,7 +316,17 @@ def restore_plan(work: Path) -> dict[str, Any]:
     log(
         f"  [restore-plan] plan() median {inproc['median_ms']} ms over {inproc['plan_files']} files; CLI {cli.wall_s:.2f}s"
     )
-    return {**built, **inproc, "cli_wall_s": cli.wall_s, "cli_peak_rss_mb": cli.peak_rss_mb}
+    out = {**built, **inproc, "cli_wall_s": cli.wall_s, "cli_peak_rss_mb": cli.peak_rss_mb}
+    if status_rows:
+        scatalog, sbuilt = restoreplan.cached(data, status_rows, log)
+        scfg = restoreplan.write_config(work, scatalog, "status.toml")
+        st = restoreplan.status_in_process(scfg, repeat=3)
+        scli = measure.best_of(
+            3, lambda: measure.run("verifier status", [*VERIFIER, "--config", str(scfg), "status", "--json"])
+        )
+        out["status"] = {**sbuilt, **st, "cli_wall_s": scli.wall_s, "cli_peak_rss_mb": scli.peak_rss_mb}
+        log(f"  [status] {status_rows:,} file rows: median {st['median_ms']} ms in-process; CLI {scli.wall_s:.2f}s")
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -363,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--big", default=None, help="size of the one-file peak-RSS case (default: --size; 0 to skip)")
     ap.add_argument("--files", type=int, default=1_000_000, help="the million-file case's size (0 to skip)")
+    ap.add_argument("--status-rows", type=int, default=10_000_000, help="file rows of the status case (0 to skip)")
     ap.add_argument("--skip-s3", action="store_true", help="local folder only")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each cheap measurement; the fastest counts")
     ap.add_argument("--data", type=Path, default=HERE / "data", help="where generated trees are cached")
@@ -392,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     if big:
         extra = big_file(args.data, big, args.seed, work)
     log("restore-plan:")
-    results["restore_plan"] = restore_plan(work)
+    results["restore_plan"] = restore_plan(args.data, work, args.status_rows)
     results["measurements"] = {s: {k: m.as_dict() for k, m in ms.items()} for s, ms in stores.items()}
     results["measurements"]["big"] = {k: m.as_dict() for k, m in extra.items()}
     results["ratios"], results["targets"] = report.ratios(stores, extra, results["restore_plan"])

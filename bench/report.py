@@ -101,6 +101,18 @@ def ratios(
                 "met": rp["median_ms"] < 100,
             }
         )
+    st = (rp or {}).get("status")
+    if st:
+        targets.append(
+            {
+                "store": "catalog",
+                "comparison": f"status at {st['file_rows'] / 1e6:.0f} M file rows (s)",
+                "ratio": st["median_ms"] / 1000,
+                "kind": "time",
+                "target": 1,
+                "met": st["median_ms"] < 1000,
+            }
+        )
     for m in big.values():
         targets.append(
             {
@@ -161,6 +173,12 @@ def render(results: dict[str, Any]) -> str:
             f"{rp['plan_files']:,} files: plan() median {rp['median_ms']} ms (best {rp['best_ms']} ms), "
             f"`verifier restore-plan --json` {rp['cli_wall_s']:.2f} s wall.",
         ]
+        st = rp.get("status")
+        if st:
+            out.append(
+                f"status: {st['file_rows']:,} file rows, {st['datasets']:,} datasets: `queries.status()` median "
+                f"{st['median_ms']} ms (CPU {st['cpu_median_ms']} ms), `verifier status --json` {st['cli_wall_s']:.2f} s wall."
+            )
     return "\n".join(out)
 
 

@@ -33,12 +33,15 @@ def status(catalog: Catalog, dataset: str | None = None, now: datetime | None = 
             )
         )
         flows = _flows_by_dataset(con)
-        outlook = coverage_outlook(con)
+        runs = sampled_runs(con)
+    ledger = _ledger(runs)
     out = []
     for r in rows:
         r = {k: _utc(v) for k, v in r.items()}
         r["dataflow"] = flows.get((r["destination"], r["dataset_id"]))
-        r.update(outlook.get((r["destination"], r["dataset_id"]), _NOTHING_WAITS))
+        # the view's one scan of the files also says what the never-read ones have waited
+        key = (r["destination"], r["dataset_id"])
+        r.update(_outlook(runs, ledger, *key, r["newest_unread_seen_run"]) if r["unread_files"] else _NOTHING_WAITS)
         cadence = timedelta(hours=r["cadence_h"]) if r["cadence_h"] else None
         due = r["next_expected"]
         r["overdue"] = bool(due and cadence and now > due + cadence / 4)
@@ -154,21 +157,34 @@ _NOTHING_WAITS = {"full_coverage_in_runs": 0, "full_coverage_by": None}
 def coverage_outlook(con: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """Per (destination, dataset): how many more sampled runs (at the last run's --sample) until
     every data file has been read in full once, and when that is, from the runs' usual spacing.
-    Zero-byte files count as read. One function, so that a view or the API can use it too."""
+    Zero-byte files count as read. One function, so that a view or the API can use it too
+    (`status` takes the same two numbers per dataset from dataset_health's scan of the files)."""
     runs = sampled_runs(con)
-    ledger = RunLedger(SampledRun(r.run_id, frozenset(r.destinations), frozenset(r.datasets)) for r in runs)
-    waits: dict[tuple[str, str], list[int]] = {}
-    for d, ds, seen in con.execute(
-        "SELECT destination, dataset_id, first_seen_run FROM files WHERE role = 'data' AND size > 0 "
-        "AND status <> 'vanished' AND full_read_run IS NULL"
-    ).fetchall():
-        waits.setdefault((d, ds), []).append(ledger.waited(d, ds, seen, inclusive=True))
-    out = {}
-    for key, w in waits.items():
-        mine = [r for r in runs if key[0] in r.destinations and (not r.datasets or key[1] in r.datasets)]
-        left = runs_to_full_coverage(w, mine[-1].percent if mine else None)
-        out[key] = {"full_coverage_in_runs": left, "full_coverage_by": _when(mine, left)}
-    return out
+    ledger = _ledger(runs)
+    return {
+        (d, ds): _outlook(runs, ledger, d, ds, newest_seen)
+        for d, ds, newest_seen in con.execute(
+            "SELECT destination, dataset_id, CASE WHEN NOT bool_or(first_seen_run IS NULL) THEN max(first_seen_run) END "
+            "FROM files WHERE role = 'data' AND size > 0 AND status <> 'vanished' AND full_read_run IS NULL GROUP BY ALL"
+        ).fetchall()
+    }
+
+
+def _ledger(runs: list[SampledRunRow]) -> RunLedger:
+    return RunLedger(SampledRun(r.run_id, frozenset(r.destinations), frozenset(r.datasets)) for r in runs)
+
+
+def _outlook(
+    runs: list[SampledRunRow], ledger: RunLedger, dest: str, dataset: str, newest_seen: int | None
+) -> dict[str, Any]:
+    """For a dataset with never-read files, the newest of which was first seen in run `newest_seen`
+    (None: one was never counted as seen). The file that has waited the fewest sampled runs decides
+    (runs_to_full_coverage), and that is the one first seen last: one number per dataset, not a row
+    per never-read file (millions, in a big catalog)."""
+    least = ledger.waited(dest, dataset, newest_seen, inclusive=True)  # None: waited none
+    mine = [r for r in runs if dest in r.destinations and (not r.datasets or dataset in r.datasets)]
+    left = runs_to_full_coverage([least], mine[-1].percent if mine else None)
+    return {"full_coverage_in_runs": left, "full_coverage_by": _when(mine, left)}
 
 
 def _when(runs: list[SampledRunRow], left: int | None) -> datetime | None:

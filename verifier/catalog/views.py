@@ -42,22 +42,28 @@ class View:
 # Since when: from the first run of its unbroken streak, i.e. after the last verification of its
 # export that did not record it. first_run_id alone is not enough: a re-read at a deeper level
 # records a finding anew, with that run as its first.
-_OPEN_FINDINGS = """
-WITH seen AS (
-    SELECT run_id, destination, dataset_id FROM verifications
-    UNION ALL SELECT run_id, destination, dataset_id FROM findings
+# The CTEs that say which findings are open (`open`), shared with dataset_health, which counts
+# them without asking since when.
+_OPEN_NOW = """
+last_dataset AS (  -- each table grouped on its own: no union of millions of rows to group again
+    SELECT destination, dataset_id, max(run_id) AS run_id FROM (
+        SELECT destination, dataset_id, max(run_id) AS run_id FROM verifications GROUP BY ALL
+        UNION ALL SELECT destination, dataset_id, max(run_id) AS run_id FROM findings GROUP BY ALL
+    ) GROUP BY ALL
 ),
-last_dataset AS (SELECT destination, dataset_id, max(run_id) AS run_id FROM seen GROUP BY ALL),
-last_destination AS (SELECT destination, max(run_id) AS run_id FROM seen GROUP BY ALL),
+last_destination AS (SELECT destination, max(run_id) AS run_id FROM last_dataset GROUP BY ALL),
 open AS (
     SELECT f.* FROM findings f
     LEFT JOIN last_dataset ld ON ld.destination = f.destination AND ld.dataset_id = f.dataset_id
     LEFT JOIN last_destination lt ON lt.destination = f.destination
     WHERE f.run_id = CASE
-        WHEN f.destination IS NULL THEN (SELECT max(run_id) FROM seen)
+        WHEN f.destination IS NULL THEN (SELECT max(run_id) FROM last_dataset)
         WHEN f.dataset_id IS NULL THEN lt.run_id
         ELSE ld.run_id END
-),
+)"""
+
+_OPEN_FINDINGS = f"""
+WITH {_OPEN_NOW},
 clean AS (
     SELECT o.finding_id, max(v.run_id) AS run_id
     FROM open o JOIN verifications v
@@ -100,21 +106,29 @@ WITH e AS (
 per AS (
     SELECT destination, dataset_id, any_value(export_mode) AS export_mode,
            min(export_time) AS first_export,
+           max(export_time) AS last_export,
            max(export_time) FILTER (WHERE status <> 'vanished') AS latest_export,
            arg_max(status, export_time) FILTER (WHERE status <> 'vanished') AS latest_status,
            max(export_time) FILTER (WHERE intact) AS latest_intact_export,
            min(export_time) FILTER (WHERE NOT intact) AS first_broken_export
     FROM e GROUP BY destination, dataset_id
+),
+-- only incremental chains with a broken link need a second look at their exports
+before_broken AS (
+    SELECT p.destination, p.dataset_id, max(x.export_time) AS export_time
+    FROM per p JOIN exports x
+      ON x.destination = p.destination AND x.dataset_id = p.dataset_id AND x.export_time < p.first_broken_export
+    WHERE p.export_mode <> 'full' AND p.first_broken_export IS NOT NULL
+    GROUP BY p.destination, p.dataset_id
 )
-SELECT destination, dataset_id, export_mode, first_export, latest_export, latest_status,
-       latest_intact_export,
-       CASE WHEN export_mode = 'full' THEN latest_intact_export
-            ELSE (SELECT max(x.export_time) FROM e x
-                  WHERE x.destination = per.destination AND x.dataset_id = per.dataset_id
-                    AND (per.first_broken_export IS NULL OR x.export_time < per.first_broken_export))
+SELECT p.destination, p.dataset_id, p.export_mode, p.first_export, p.latest_export, p.latest_status,
+       p.latest_intact_export,
+       CASE WHEN p.export_mode = 'full' THEN p.latest_intact_export
+            WHEN p.first_broken_export IS NULL THEN p.last_export
+            ELSE b.export_time
        END AS latest_restorable,
-       first_broken_export
-FROM per
+       p.first_broken_export
+FROM per p LEFT JOIN before_broken b ON b.destination = p.destination AND b.dataset_id = p.dataset_id
 """
 
 # What `verifier status` shows. The cadence is the configured schedule, else (schedule "auto")
@@ -130,12 +144,14 @@ WITH ex AS (
            count(*) FILTER (WHERE status = 'vanished') AS vanished_exports
     FROM exports GROUP BY ALL
 ),
-gaps AS (
+gaps AS (  -- only where the cadence is inferred: no schedule, or "auto"
     SELECT destination, dataset_id, count(*) + 1 AS n,
            median(epoch(export_time) - epoch(prev)) / 3600 AS median_h
-    FROM (SELECT DISTINCT destination, dataset_id, export_time,
+    FROM (SELECT destination, dataset_id, export_time,
                  lag(export_time) OVER (PARTITION BY destination, dataset_id ORDER BY export_time) AS prev
-          FROM (SELECT DISTINCT destination, dataset_id, export_time FROM exports WHERE status <> 'vanished'))
+          FROM (SELECT DISTINCT e.destination, e.dataset_id, e.export_time
+                FROM exports e LEFT JOIN destinations d ON d.name = e.destination
+                WHERE e.status <> 'vanished' AND (d.schedule IS NULL OR d.schedule = 'auto')))
     WHERE prev IS NOT NULL GROUP BY ALL
 ),
 cadence AS (
@@ -145,24 +161,29 @@ cadence AS (
                 WHEN g.n >= 3
                     THEN (SELECT arg_min(c, [abs(c - g.median_h), c]) FROM unnest([{_CADENCES_H}]) AS t(c))
            END AS cadence_h
-    FROM latest_exports l
+    FROM ex l  -- the same (destination, dataset) pairs as latest_exports, without computing it twice
     LEFT JOIN destinations d ON d.name = l.destination
     LEFT JOIN gaps g USING (destination, dataset_id)
 ),
-open AS (
+open AS (  -- the rows of open_findings, counted: what is open, without since when
+    WITH {_OPEN_NOW}
     SELECT destination, dataset_id,
            count(*) FILTER (WHERE severity = 'error') AS open_errors,
            count(*) FILTER (WHERE severity = 'warning') AS open_warnings,
            count(*) FILTER (WHERE severity = 'info') AS open_infos,
            bool_or(code = 'dataset.stale') AS stale
-    FROM open_findings WHERE dataset_id IS NOT NULL GROUP BY ALL
+    FROM open WHERE dataset_id IS NOT NULL GROUP BY ALL
 ),
-coverage AS (
+coverage AS (  -- the one scan of every file: bytes read, and the never-read files `status` counts runs for
     SELECT destination, dataset_id,
-           round(100.0 * coalesce(sum(size) FILTER (WHERE last_full_read_at IS NOT NULL), 0)
+           round(100.0 * coalesce(sum(size) FILTER (WHERE full_read_at IS NOT NULL), 0)
                  / nullif(sum(size), 0), 1) AS full_read_pct,
-           min(last_full_read_at) AS oldest_full_read
-    FROM file_coverage WHERE role = 'data' AND status <> 'vanished' GROUP BY ALL
+           min(full_read_at) AS oldest_full_read,
+           count(*) FILTER (WHERE size > 0 AND full_read_run IS NULL) AS unread_files,
+           CASE WHEN NOT bool_or(first_seen_run IS NULL) FILTER (WHERE size > 0 AND full_read_run IS NULL)
+                THEN max(first_seen_run) FILTER (WHERE size > 0 AND full_read_run IS NULL) END
+               AS newest_unread_seen_run
+    FROM files WHERE role = 'data' AND status <> 'vanished' GROUP BY ALL
 )
 SELECT l.destination, d.type, l.dataset_id, l.latest_export, ex.last_verified,
        CASE WHEN ex.failed_exports > 0 OR ex.vanished_exports > 0 THEN 'failing'
@@ -175,7 +196,8 @@ SELECT l.destination, d.type, l.dataset_id, l.latest_export, ex.last_verified,
        coalesce(o.open_infos, 0) AS open_infos,
        c.cadence_h, l.latest_export + to_microseconds(CAST(c.cadence_h * 3600e6 AS BIGINT)) AS next_expected,
        cv.full_read_pct, cv.oldest_full_read,
-       l.latest_intact_export, l.latest_restorable
+       l.latest_intact_export, l.latest_restorable,
+       coalesce(cv.unread_files, 0) AS unread_files, cv.newest_unread_seen_run
 FROM latest_exports l
 JOIN ex USING (destination, dataset_id)
 LEFT JOIN destinations d ON d.name = l.destination
