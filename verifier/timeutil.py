@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -54,6 +55,7 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * _SIZE_UNITS[unit])
 
 
+@functools.lru_cache(maxsize=1 << 16)  # every dataset of a destination repeats the same export times
 def parse_export_time(value: str) -> datetime | None:
     """The value of an `exportTime=` folder: 12 (YYYYMMDDHHMM) or 14 digits, UTC. None if invalid."""
     if not value.isdigit() or len(value) not in (12, 14) or not value.isascii():

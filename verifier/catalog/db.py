@@ -31,6 +31,8 @@ def now_utc() -> datetime:
 def to_db(dt: datetime | None) -> datetime | None:
     if dt is None:
         return None
+    if dt.tzinfo is UTC:  # the common case, without astimezone's cost
+        return dt.replace(tzinfo=None)
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC).replace(tzinfo=None)
     return dt

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -212,18 +212,24 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
     vrows: list[list[Any]] = []
     findings: list[Finding] = []
     recorded = now_utc()
+    carried: list[list[Any]] = []  # exports carried forward: only kind, run_id and last_seen_at change
     for out in outcomes:
         e = out.export
         key = [e.destination, e.dataset_id, to_db(e.export_time)]
+        if out.verification is not None and out.verification.skipped:
+            # unchanged since it was verified (history.carry_forward): its file rows stand, and its
+            # export row is updated in place, set-based, instead of being deleted and written again
+            carried.append([*key, e.kind, e.run_id, to_db(e.last_seen_at)])
+            v = out.verification
+            vrows.append([run_id, *key, v.level, v.status, v.files_checked, v.bytes_read, v.duration_s, v.skipped])
+            findings.extend(out.findings)
+            continue
         keys.append(key)
         erows.append([to_db(v) if isinstance(v, datetime) else v for v in (getattr(e, c) for c in _EXPORT_COLS)])
-        if out.verification is not None and out.verification.skipped:
-            files: Sequence[FileRow] = ()  # unchanged since it was verified: its file rows stand
-        elif not e.files_loaded:  # its file rows would be replaced by none: a bug, never a silent loss
+        if not e.files_loaded:  # its file rows would be replaced by none: a bug, never a silent loss
             raise ValueError(f"{e.uri}: the export's files were not loaded from the catalog before it was rewritten")
-        else:
-            files = list(e.files.values())
-            rewritten.append(key)
+        files = list(e.files.values())
+        rewritten.append(key)
         for f in files:
             p = f.primary_checksum()
             vals = {
@@ -254,8 +260,8 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
             ("checksums", "_rewritten_keys"),
             ("file_references", "_rewritten_keys"),
         ):
-            if keyset == "_rewritten_keys" and not rewritten:
-                continue  # only carried exports: their file rows stand, no table scan
+            if not (rewritten if keyset == "_rewritten_keys" else keys):
+                continue  # nothing of the batch in this table to replace: no table scan
             con.execute(
                 f"DELETE FROM {table} WHERE (destination, dataset_id, export_time) IN "
                 f"(SELECT (destination, dataset_id, export_time) FROM {keyset})"
@@ -273,6 +279,14 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
                 con.unregister("_batch_rows")
         con.unregister("_batch_keys")
         con.unregister("_rewritten_keys")
+        if carried:
+            con.register("_carried", _arrow(("destination", "dataset_id", "export_time", *_CARRIED), carried, _TYPES))
+            con.execute(
+                f"UPDATE exports SET {', '.join(f'{c} = k.{c}' for c in _CARRIED)} FROM _carried k "
+                "WHERE exports.destination = k.destination AND exports.dataset_id = k.dataset_id "
+                "AND exports.export_time = k.export_time"
+            )
+            con.unregister("_carried")
         insert_findings(con, run_id, findings)
         con.execute("COMMIT")
     except Exception:
@@ -280,6 +294,7 @@ def write_outcomes(con: duckdb.DuckDBPyConnection, run_id: int, outcomes: Sequen
         raise
 
 
+_CARRIED = ("kind", "run_id", "last_seen_at")  # what history.carry_forward changes of an export row
 _CHECKSUM_COLS = ("destination", "dataset_id", "export_time", "name", "algo", "value", "source", "recorded_at")
 _VERIFICATION_COLS = (
     "run_id",
@@ -294,20 +309,18 @@ _VERIFICATION_COLS = (
     "skipped",
 )
 # explicit Arrow types for columns that may be all NULL in a batch (inference would give the null type)
+_TIME_COLS = (
+    "export_time",
+    "first_seen_at",
+    "verified_at",
+    "last_seen_at",
+    "newest_modified_at",
+    "modified_at",
+    "full_read_at",
+    "recorded_at",
+)
 _TYPES: dict[str, pa.DataType] = {
-    **{
-        c: pa.timestamp("us")
-        for c in (
-            "export_time",
-            "first_seen_at",
-            "verified_at",
-            "last_seen_at",
-            "newest_modified_at",
-            "modified_at",
-            "full_read_at",
-            "recorded_at",
-        )
-    },
+    **{c: pa.timestamp("us") for c in _TIME_COLS},
     **{
         c: pa.int64()
         for c in (
@@ -343,14 +356,15 @@ def load_exports(
     schema (`ExportRow.schema`, for the checks across a dataset's exports): `load_files` adds the
     files of the few exports that need them (the ones checked again, the ones gone)."""
     out: dict[tuple[str, datetime], ExportRow] = {}
+    times = [i for i, c in enumerate(_EXPORT_COLS) if c in _TIME_COLS]
     for row in con.execute(
         f"SELECT {', '.join(_EXPORT_COLS)} FROM exports WHERE destination = ?", [destination]
     ).fetchall():
-        vals = dict(zip(_EXPORT_COLS, row, strict=True))
-        for k, v in vals.items():
-            if isinstance(v, datetime):
-                vals[k] = from_db(v)
-        e = ExportRow(**vals, files_loaded=False)
+        vals = list(row)
+        for i in times:
+            if vals[i] is not None:
+                vals[i] = vals[i].replace(tzinfo=UTC)  # from_db, without a call per value
+        e = ExportRow(**dict(zip(_EXPORT_COLS, vals, strict=True)), files_loaded=False)
         out[(e.dataset_id, e.export_time)] = e
     if files:
         load_files(con, destination, out, None)
