@@ -200,12 +200,29 @@ def test_rfc9580_message_gnupg_cannot_decrypt_is_unsupported_not_corrupt(tmp_pat
     assert fc.result.record_count is None and fc.result.computed["md5"]  # the ciphertext was hashed
 
 
+def test_ascii_armoured_message_is_named_as_such(keys: Keys, tmp_path: Path) -> None:
+    """Adobe writes binary messages; an armoured one (gpg --armor) is recognised and said to be
+    armoured, with and without the key, at every level that reads bytes."""
+    plain = parquet_plain(tmp_path)
+    armoured = tmp_path / "part-00000.parquet.gpg"
+    with open(plain, "rb") as f:
+        res = keys.gpg.encrypt_file(f, keys.dest.fingerprint, armor=True, always_trust=True, output=str(armoured))
+    assert res.ok and armoured.read_bytes().startswith(b"-----BEGIN PGP MESSAGE-----")
+    for key in (False, True):
+        for level in ("metadata", "full"):
+            fc = check(make_dest(tmp_path, keys, key=key), armoured, level)
+            assert codes(fc) == ["file.unexpected_format"], (key, level)
+            assert "ASCII-armoured OpenPGP message" in fc.findings[0].message
+
+
 def test_unencrypted_file_on_an_encrypted_destination(keys: Keys, tmp_path: Path) -> None:
     plain = parquet_plain(tmp_path)
-    for level in ("metadata", "full"):
-        fc = check(make_dest(tmp_path, keys, key=False), plain, level)
-        assert codes(fc) == ["file.unexpected_format"]
-        assert "not an OpenPGP message" in fc.findings[0].message
+    for key in (False, True):  # with the key too: what gpg is not given is no decryption failure
+        for level in ("metadata", "full"):
+            fc = check(make_dest(tmp_path, keys, key=key), plain, level)
+            assert codes(fc) == ["file.unexpected_format"], (key, level)
+            assert "not an OpenPGP message" in fc.findings[0].message
+            assert fc.result.computed.get("md5") if level == "full" else True  # every byte hashed all the same
 
 
 def test_wrong_passphrase_is_reported_even_after_the_right_one_and_no_keyring_or_secret_is_left(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import itertools
 import json
 import multiprocessing.util
 import os
@@ -270,6 +271,12 @@ class _Feed:
 def decrypt(blocks: Iterator[bytes], size: int, dest: Destination, plain: str, out: Outcome) -> bool:
     """Decrypt the message in `blocks` into the file `plain`; True when it decrypted and the
     integrity check (MDC or AEAD) passed. Otherwise a finding says why and `plain` is not to be used."""
+    first = next(blocks, b"")
+    if first and not pgp.looks_encrypted(first, out):  # armoured, or no OpenPGP at all: said so, not corrupt
+        for _ in blocks:  # every byte is hashed all the same
+            pass
+        return False
+    blocks = itertools.chain([first], blocks)
     walker = pgp.Walker(size)
     feed = _Feed(blocks, walker)
     passphrase = dest.pgp_secrets.get("pgp_passphrase")
