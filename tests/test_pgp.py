@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -263,6 +267,23 @@ def test_concurrent_decryptions_in_one_process_never_share_a_keyring(
         got = list(ex.map(lambda _: codes(check(dest, good["parquet"], "full")), range(8)))
     assert got == [[]] * 8
     gpg.close_keyrings()
+
+
+def test_an_empty_root_a_killed_run_left_is_swept_and_nothing_else(tmp_path: Path) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)  # a pid nobody has now (reused at once only on a pid wrap)
+    empty = tempfile.mkdtemp(prefix=f"verifier-gpg-{dead}-", dir="/dev/shm")
+    full = tempfile.mkdtemp(prefix=f"verifier-gpg-{dead}-", dir="/dev/shm")
+    Path(full, "w1-keyring").mkdir()
+    try:
+        made = gpg.new_root()
+        assert made is not None and os.path.isdir(made)
+        assert not os.path.exists(empty)  # swept
+        assert os.path.isdir(full)  # not empty: never touched by the sweep
+        gpg.remove_root(made)
+    finally:
+        shutil.rmtree(full, ignore_errors=True)
+        shutil.rmtree(empty, ignore_errors=True)
 
 
 def own_keyring_roots(pid: int | None = None) -> list[str]:

@@ -24,6 +24,7 @@ to gpg's stdin).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import itertools
 import json
@@ -37,6 +38,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+import psutil
 
 from verifier import redact
 from verifier.checks import Outcome, pgp
@@ -166,10 +169,21 @@ def new_root() -> str | None:
     parent = _keyring_parent()
     if parent is None:
         return None
+    _sweep(parent)
     root = tempfile.mkdtemp(prefix=f"verifier-gpg-{os.getpid()}-", dir=parent)
     with _ROOTS_LOCK:
         _roots.add(root)
     return root
+
+
+def _sweep(parent: str) -> None:
+    """Empty roots of processes that are gone: a run killed with SIGKILL cannot remove its root (its
+    workers, left alone, still remove their keyrings). Only empty ones: rmdir removes nothing else."""
+    for entry in os.scandir(parent):
+        pid = entry.name.split("-")[2] if entry.name.startswith("verifier-gpg-") else ""
+        if pid.isdigit() and not psutil.pid_exists(int(pid)) and _private_dir(entry.path):
+            with contextlib.suppress(OSError):
+                os.rmdir(entry.path)
 
 
 def use_root(root: str | None) -> None:
