@@ -34,6 +34,7 @@ test: install servers lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: install servers
+	bash .ci/install-bench.sh
 	$(BIN)/python -m bench
 
 clean:

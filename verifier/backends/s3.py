@@ -12,7 +12,6 @@ import base64
 import re
 from typing import Any, ClassVar
 
-import s3fs
 from fsspec.spec import AbstractFileSystem
 
 from verifier import redact
@@ -90,6 +89,9 @@ class S3Backend(Backend):
         config_kwargs.setdefault("read_timeout", max(timeout, 30.0))
         config_kwargs.setdefault("retries", {"max_attempts": retries + 1, "mode": "standard"})
         kwargs: dict[str, Any] = {**opts, **self.dest.secrets}
+        import s3fs  # here, not at module level: its import (aiobotocore, aiohttp) costs ~0.5 s
+        # that `status`, `sql` and `restore-plan` never need
+
         fs = s3fs.S3FileSystem(
             client_kwargs=client_kwargs, config_kwargs=config_kwargs, skip_instance_cache=True, **kwargs
         )
