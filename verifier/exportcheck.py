@@ -17,12 +17,12 @@ from verifier.checks.manifest import MAX_MANIFEST_BYTES, Manifest, is_manifest_n
 from verifier.errors import StoreError
 from verifier.findings import Finding, Severity
 from verifier.layout import ExportListing
+from verifier.levels import LEVELS
 from verifier.model import Entry
 from verifier.workers import CheckPool, PendingCheck, submit_check
 
 log = logging.getLogger("verifier.run")
 
-LEVELS = ("listing", "metadata", "full")
 # Findings an export still being written produces; young exports with these are "pending".
 _INCOMPLETE_CODES = {
     "manifest.missing",

@@ -18,8 +18,6 @@ from verifier.errors import StoreError
 
 ReadRange = Callable[[int, int], bytes]  # bytes [start, end) of the object: one range request
 
-LEVELS = ("listing", "metadata", "full")
-
 
 @dataclass
 class Outcome:

@@ -24,13 +24,14 @@ from typing import IO
 
 from verifier import redact
 from verifier.backends.base import Backend
-from verifier.checks import LEVELS, Outcome, gpg, limits, ndjson, parquet, pgp, reads, schema_hash
+from verifier.checks import Outcome, gpg, limits, ndjson, parquet, pgp, reads, schema_hash
 from verifier.checks.formats import expected_suffixes, name_matches, plain_name
 from verifier.checks.hashing import Hasher, MultiHasher, iter_blocks, mismatches, read_ahead
 from verifier.checks.reads import Prepared
 from verifier.config import Destination
 from verifier.errors import StoreError
 from verifier.findings import Finding, Severity
+from verifier.levels import LEVELS
 from verifier.model import Entry, FileResult
 
 UNREADABLE = "file.unreadable"
