@@ -100,6 +100,21 @@ def test_full_coverage_in_runs_is_the_per_file_answer(tmp_path: Path) -> None:
         "e": (0, None),
     }
     assert rows["a"]["full_coverage_by"] is not None and rows["d"]["full_coverage_by"] is None
-    with connect(catalog.path, read_only=True) as con:  # the function the API may call gives the same
-        outlook = queries.coverage_outlook(con)
-    assert {k[1]: v["full_coverage_in_runs"] for k, v in outlook.items()} == {"a": 2, "b": 4, "c": 1}
+    # the two numbers status takes from dataset_health's one scan are those of the never-read files
+    assert {ds: (r["unread_files"], r["newest_unread_seen_run"]) for ds, r in rows.items()} == _unread(catalog)
+
+
+def _unread(catalog: Catalog) -> dict[str, tuple[int, int | None]]:
+    """Per dataset, from its files one by one: how many data files with bytes were never read in
+    full, and the run the newest of them was first seen in (None if one was never counted as seen)."""
+    with connect(catalog.path, read_only=True) as con:
+        files = con.execute(
+            "SELECT dataset_id, first_seen_run FROM files WHERE role = 'data' AND size > 0 "
+            "AND status <> 'vanished' AND full_read_run IS NULL"
+        ).fetchall()
+        datasets = [r[0] for r in con.execute("SELECT DISTINCT dataset_id FROM exports").fetchall()]
+    out: dict[str, tuple[int, int | None]] = {}
+    for ds in datasets:
+        seen = [s for d, s in files if d == ds]
+        out[ds] = (len(seen), None if not seen or None in seen else max(seen))
+    return out

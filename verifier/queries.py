@@ -154,22 +154,6 @@ def runs(catalog: Catalog, run_id: int | None = None, limit: int = 100) -> list[
 _NOTHING_WAITS = {"full_coverage_in_runs": 0, "full_coverage_by": None}
 
 
-def coverage_outlook(con: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (destination, dataset): how many more sampled runs (at the last run's --sample) until
-    every data file has been read in full once, and when that is, from the runs' usual spacing.
-    Zero-byte files count as read. One function, so that a view or the API can use it too
-    (`status` takes the same two numbers per dataset from dataset_health's scan of the files)."""
-    runs = sampled_runs(con)
-    ledger = _ledger(runs)
-    return {
-        (d, ds): _outlook(runs, ledger, d, ds, newest_seen)
-        for d, ds, newest_seen in con.execute(
-            "SELECT destination, dataset_id, CASE WHEN NOT bool_or(first_seen_run IS NULL) THEN max(first_seen_run) END "
-            "FROM files WHERE role = 'data' AND size > 0 AND status <> 'vanished' AND full_read_run IS NULL GROUP BY ALL"
-        ).fetchall()
-    }
-
-
 def _ledger(runs: list[SampledRunRow]) -> RunLedger:
     return RunLedger(SampledRun(r.run_id, frozenset(r.destinations), frozenset(r.datasets)) for r in runs)
 

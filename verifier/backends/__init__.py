@@ -68,10 +68,6 @@ class Registry:
 registry = Registry(BUILTIN)
 
 
-def known_types() -> list[str]:
-    return registry.names()
-
-
 def get_backend_class(btype: str) -> type[Backend]:
     return registry.get_class(btype)
 
