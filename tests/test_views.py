@@ -172,6 +172,11 @@ def test_verifier_sql_json_over_a_view_and_its_help_names_the_views(history: His
     ]
     r = subprocess.run([*VERIFIER, "sql", "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and all(f"  {name} " in r.stdout for name in NAMES), r.stdout
+    # and every base table of the catalog, as DuckDB lists them
+    with connect(history.config.catalog_path, read_only=True) as con:
+        tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT internal").fetchall()]
+    listed = r.stdout.split("Tables:", 1)[1].split("Options:", 1)[0]
+    assert len(tables) == 14 and sorted(t for t in tables if f" {t}," in listed or f" {t}." in listed) == sorted(tables)
 
 
 def test_a_finding_open_since_a_metadata_run_stays_so_after_a_full_reread(tmp_path: Path) -> None:

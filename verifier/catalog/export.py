@@ -6,9 +6,18 @@ store fsspec reaches). Tables kept per export are partitioned by destination
 runs after that one added or changed is written, in new files beside the earlier ones:
 
 - history (runs, verifications, findings): the rows of the later runs — append them;
-- state (exports, files, checksums): the exports those runs recorded, with their files and
-  checksums — replace by (destination, dataset_id, export_time);
-- destinations and the views: small and current, written whole, replacing what was there.
+- state (exports, files, checksums, file_references): the exports those runs recorded, with
+  their files, checksums and references (and the references `verifier accept` rewrote since
+  that run started) — replace by (destination, dataset_id, export_time);
+- everything else is small or rewritten in place without a run id, so it is written whole,
+  replacing what was there: destinations, flows and flow_runs (upserted from Adobe: a
+  processing run later succeeds), accepts, notified (rewritten whole by every run),
+  catalog_identity, schema_migrations, and the views.
+
+TABLES names every base table of the catalog (tests/test_catalog_export.py compares it with
+the catalog's own list): a new table is exported only once it is added here. Nothing secret is
+in them: URLs are stored stripped of credentials, messages scrubbed (Adobe's run errors too,
+catalog/flows.py), and `accepts` holds who (user@host), when and the reason typed.
 """
 
 from __future__ import annotations
@@ -30,15 +39,27 @@ from verifier.errors import StoreError
 
 _EXPORT_KEY = "(destination, dataset_id, export_time)"
 _CHANGED_EXPORTS = f"{_EXPORT_KEY} IN (SELECT {_EXPORT_KEY} FROM exports WHERE run_id > $since)"
-# table -> (rows after run $since, partitioned by destination)
+# an accept rewrites a file's reference outside any run (its export is re-verified by the next)
+_ACCEPTED_SINCE = (
+    f"{_EXPORT_KEY} IN (SELECT {_EXPORT_KEY} FROM accepts WHERE accepted_at >= "
+    "coalesce((SELECT started_at FROM runs WHERE run_id = $since), TIMESTAMP '-infinity'))"
+)
+# table -> (rows after run $since, "" = always written whole; partitioned by destination)
 TABLES: dict[str, tuple[str, bool]] = {
     "runs": ("run_id > $since", False),
     "destinations": ("", False),
     "exports": ("run_id > $since", True),
     "files": (_CHANGED_EXPORTS, True),
     "checksums": (_CHANGED_EXPORTS, True),
+    "file_references": (f"{_CHANGED_EXPORTS} OR {_ACCEPTED_SINCE}", True),
     "verifications": ("run_id > $since", True),
     "findings": ("run_id > $since", False),  # run-wide findings have no destination
+    "accepts": ("", False),
+    "flows": ("", False),
+    "flow_runs": ("", False),
+    "notified": ("", False),
+    "catalog_identity": ("", False),
+    "schema_migrations": ("", False),
 }
 BATCH_ROWS = 100_000
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from verifier import redact
 from verifier.aep.fetch import FlowSnapshot
 from verifier.aep.model import FlowRun
 from verifier.catalog.db import connect, from_db, to_db
@@ -71,7 +72,8 @@ def save_flow(path: Path, destination: str, snap: FlowSnapshot, scheduled: dict[
                     r.records,
                     r.bytes,
                     r.files,
-                    json.dumps([{"code": c, "message": m} for c, m in r.errors]),
+                    # Adobe's text as it came: scrubbed, so no secret it echoes reaches the catalog
+                    redact.scrub(json.dumps([{"code": c, "message": m} for c, m in r.errors])),
                     json.dumps(sorted(r.dataset_ids)),
                     to_db(now),
                 ],

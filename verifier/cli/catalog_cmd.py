@@ -28,9 +28,11 @@ def export(ctx: Context, target: str, since: int | None, destination: str | None
     """Every table and view as Parquet, one folder each (per-export tables partitioned by
     destination), to a local folder or a store URL (s3://, az://, gs://, sftp://, ...).
 
-    With --since, the history tables get the rows of later runs and exports/files/checksums the
-    exports those runs recorded, in new files beside the earlier ones; destinations and the
-    views are written whole. Column meanings: docs/sql.md.
+    With --since, the history tables (runs, verifications, findings) get the rows of later runs
+    and exports/files/checksums/file_references the exports those runs recorded (and references
+    accepted since), in new files beside the earlier ones; the other tables (destinations,
+    accepts, flows, flow_runs, notified, catalog_identity, schema_migrations) and the views are
+    written whole. Column meanings: docs/sql.md.
     """
     from verifier.catalog.export import export_catalog
     from verifier.catalog.export import target as resolve

@@ -310,7 +310,8 @@ def sql(ctx: Context, query: str, fmt: str, as_json: bool, timeout: float, max_r
       file_coverage   per file: last full read, never read
       export_history  per export: every verification with its outcome
       flow_health     per AEP dataflow: state, latest run, failed runs in 7 days
-    Tables: runs, destinations, exports, files, checksums, verifications, findings.
+    Tables: runs, destinations, exports, files, checksums, verifications, findings,
+    file_references, accepts, flows, flow_runs, notified, catalog_identity, schema_migrations.
     """
     from verifier.catalog import sandbox
 
