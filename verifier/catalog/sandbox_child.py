@@ -1,5 +1,6 @@
-"""The process that runs one user query for `sandbox.py`; it imports only the standard library and
-DuckDB, so that it starts fast and never holds a secret.
+"""The process that runs one user query for `sandbox.py`; it imports only the standard library,
+DuckDB and `verifier.jsonable` (itself standard library only), so that it starts fast and never
+holds a secret.
 
 Reads one JSON request on stdin, writes one JSON answer on stdout:
 `{"columns": [...], "rows": [[...]], "truncated": bool}` or `{"error": kind, "message": text}`.
@@ -10,67 +11,21 @@ ends here as an out-of-memory error, never in the process that asked.
 from __future__ import annotations
 
 import json
-import math
 import random
 import resource
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
-from decimal import Decimal
+from pathlib import Path
 from typing import Any
-from uuid import UUID
+
+if __name__ == "__main__":  # run as a file under `python -I`: if the package is not installed, the one
+    sys.path.append(str(Path(__file__).resolve().parents[2]))  # this file is in
+
+from verifier.jsonable import convert  # after the path is set
 
 MAX_CELL_CHARS = 64 * 1024
 COMPACT = (",", ":")  # the size counted is that of compact JSON, as the service sends it
 FETCH = 256  # rows converted at a time: the byte cap is checked between batches
-
-
-def json_cell(v: Any) -> tuple[Any, bool]:
-    """Any DuckDB value as JSON (with a flag when a long value was cut): NaN and infinities become
-    null, which JSON cannot carry; unknown types become their text."""
-    if v is None or isinstance(v, bool | int):
-        return v, False
-    if isinstance(v, float):
-        return (v if math.isfinite(v) else None), False
-    if isinstance(v, str):
-        return (v[:MAX_CELL_CHARS], True) if len(v) > MAX_CELL_CHARS else (v, False)
-    if isinstance(v, datetime):
-        return (v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if v.tzinfo else v.isoformat()), False
-    if isinstance(v, date | dtime):
-        return v.isoformat(), False
-    if isinstance(v, timedelta):
-        return v.total_seconds(), False
-    if isinstance(v, Decimal):
-        f = float(v)
-        return (f if math.isfinite(f) else None), False
-    if isinstance(v, bytes | bytearray | memoryview):
-        h = bytes(v[: MAX_CELL_CHARS // 2 + 1]).hex()
-        return (h[:MAX_CELL_CHARS], True) if len(v) * 2 > MAX_CELL_CHARS else (h, False)
-    if isinstance(v, UUID):
-        return str(v), False
-    if isinstance(v, dict):
-        return _pairs(v)
-    if isinstance(v, list | tuple):
-        return _items(v)
-    return json_cell(str(v))
-
-
-def _pairs(v: dict[Any, Any]) -> tuple[dict[str, Any], bool]:
-    cut, out = False, {}
-    for k, x in v.items():
-        out[str(k)], c = json_cell(x)
-        cut = cut or c
-    return out, cut
-
-
-def _items(v: list[Any] | tuple[Any, ...]) -> tuple[list[Any], bool]:
-    cut, out = False, []
-    for x in v:
-        j, c = json_cell(x)
-        out.append(j)
-        cut = cut or c
-    return out, cut
 
 
 def _connect(req: dict[str, Any], deadline: float) -> Any:
@@ -132,7 +87,7 @@ def _collect(cur: Any, columns: list[str], max_rows: int, max_bytes: int) -> dic
         batch = cur.fetchmany(min(FETCH, max_rows + 1 - len(rows)))
         if not batch:
             break
-        converted, cut = _items(batch)
+        converted, cut = convert(batch, MAX_CELL_CHARS)
         truncated = cut
         # one dumps per batch (rows are usually small): "[r1,r2]" is each row plus a comma, less one
         whole = len(json.dumps(converted, separators=COMPACT)) - 1
