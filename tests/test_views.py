@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.aep_world import RUN_DELAY
 from tests.helpers import NOW, START, sql
 from tests.history import A, B, History, build
 from verifier import queries
@@ -68,15 +69,16 @@ def test_latest_exports_latest_intact_and_restorable(history: History) -> None:
 
 
 def test_dataset_health_is_what_status_shows(history: History) -> None:
-    cols = (
-        "dataset_id, status, exports, failed_exports, vanished_exports, open_errors, open_warnings, open_infos, "
-        "cadence_h, next_expected, full_read_pct, oldest_full_read, last_verified"
-    )
-    rows = sql(history.config, f"SELECT {cols} FROM dataset_health ORDER BY dataset_id")
+    rows = sql(history.config, "SELECT * FROM dataset_health ORDER BY dataset_id")
     nxt = (D19 + timedelta(days=1)).replace(tzinfo=None)
+    # destination, type, dataset_id, latest_export, last_verified, status, exports, failed_exports,
+    # vanished_exports, open_errors/warnings/infos, cadence_h, next_expected, full_read_pct,
+    # oldest_full_read, latest_intact_export, latest_restorable, unread_files, newest_unread_seen_run
     assert rows == [
-        (A, "failing", 3, 1, 0, 2, 0, 0, 24.0, nxt, 100.0, N3, N3),
-        (B, "failing", 2, 1, 1, 3, 0, 0, 24.0, nxt, 0.0, None, N1),
+        # A: night 3 read all six data files; A@18th failed, so restorable only up to the 17th
+        ("local", "local", A, d19, N3, "failing", 3, 1, 0, 2, 0, 0, 24.0, nxt, 100.0, N3, d19, d17, 0, None),
+        # B: never read in full (four data files present, first seen in run 1); B@18th vanished
+        ("local", "local", B, d19, N1, "failing", 2, 1, 1, 3, 0, 0, 24.0, nxt, 0.0, None, d17, d17, 4, 1),
     ]
     shown = queries.status(Catalog(history.config.catalog_path), now=NOW)
     assert [(r["dataset_id"], r["status"], r["open_errors"], r["full_read_pct"], r["overdue"]) for r in shown] == [
@@ -90,41 +92,62 @@ def test_dataset_health_is_what_status_shows(history: History) -> None:
 def test_export_history_every_verification_with_its_outcome(history: History) -> None:
     rows = sql(
         history.config,
-        "SELECT dataset_id, export_time, run_id, level, status, skipped, errors, warnings, codes "
-        "FROM export_history WHERE export_time = ? ORDER BY ALL",
-        [d18],
+        "SELECT dataset_id, export_time, run_id, level, status, skipped, files_checked, bytes_read > 0, errors, "
+        "warnings, codes FROM export_history ORDER BY ALL",
     )
     broken = ["manifest.size_mismatch", "restore.chain_broken"]
     assert rows == [
-        (A, d18, 1, "metadata", "failed", False, 2, 0, broken),
-        (A, d18, 2, "metadata", "ok", False, 0, 0, []),  # put right: verified again, nothing found
-        (A, d18, 3, "full", "failed", False, 2, 0, broken),
-        (B, d18, 1, "metadata", "ok", False, 0, 0, []),
-        (B, d18, 2, "metadata", "vanished", False, 2, 0, ["export.vanished", "restore.chain_broken"]),
+        (A, d17, 1, "metadata", "ok", False, 2, True, 0, 0, []),
+        (A, d17, 2, "metadata", "ok", True, 0, False, 0, 0, []),  # unchanged: not read again
+        (A, d17, 3, "full", "ok", False, 2, True, 0, 0, []),
+        (A, d18, 1, "metadata", "failed", False, 2, True, 2, 0, broken),
+        (A, d18, 2, "metadata", "ok", False, 2, True, 0, 0, []),  # put right: verified again, nothing found
+        (A, d18, 3, "full", "failed", False, 2, True, 2, 0, broken),
+        (A, d19, 1, "metadata", "ok", False, 2, True, 0, 0, []),
+        (A, d19, 2, "metadata", "ok", True, 0, False, 0, 0, []),
+        (A, d19, 3, "full", "ok", False, 2, True, 0, 0, []),
+        (B, d17, 1, "metadata", "ok", False, 2, True, 0, 0, []),
+        (B, d17, 2, "metadata", "ok", True, 0, False, 0, 0, []),
+        (B, d18, 1, "metadata", "ok", False, 2, True, 0, 0, []),
+        (B, d18, 2, "metadata", "vanished", False, 0, False, 2, 0, ["export.vanished", "restore.chain_broken"]),
+        (B, d19, 1, "metadata", "failed", False, 2, True, 1, 0, ["parquet.corrupt"]),
+        (B, d19, 2, "metadata", "failed", True, 0, False, 1, 0, ["parquet.corrupt"]),  # carried, not read
     ]
-    carried = sql(
+    started = sql(
         history.config,
-        "SELECT run_id, skipped, codes FROM export_history WHERE dataset_id = ? AND export_time = ? ORDER BY 1",
-        [B, d19],
+        "SELECT count(*) FROM export_history h JOIN runs r USING (run_id) WHERE h.run_started_at = r.started_at",
     )
-    assert carried == [(1, False, ["parquet.corrupt"]), (2, True, ["parquet.corrupt"])]
+    assert started == [(15,)]
 
 
 def test_file_coverage_last_full_read_and_never_read(history: History) -> None:
     rows = sql(
         history.config,
-        "SELECT dataset_id, export_time, status, last_full_read_at, never_read, count(*) FROM file_coverage "
-        "WHERE role = 'data' GROUP BY ALL ORDER BY ALL",
+        "SELECT dataset_id, export_time, role, status, verified_level, verified_at, last_full_read_at, never_read, "
+        "md5 IS NOT NULL FROM file_coverage ORDER BY ALL",
     )
+    a_read = ("full", N3, N3, False, True)  # night 3 read A fully; its manifests are not data: never read
+    a_manifest = ("full", N3, None, True, False)
+    b = ("metadata", N1, None, True, False)  # B was last read on night 1, at the metadata level
     assert rows == [
-        (A, d17, "ok", N3, False, 2),  # night 3 read A fully
-        (A, d18, "ok", N3, False, 2),
-        (A, d19, "ok", N3, False, 2),
-        (B, d17, "ok", None, True, 2),
-        (B, d18, "vanished", None, True, 2),
-        (B, d19, "failed", None, True, 1),
-        (B, d19, "ok", None, True, 1),
+        *[(A, t, "data", "ok", *a_read) for t in (d17, d17)],
+        (A, d17, "manifest", "ok", *a_manifest),
+        *[(A, t, "data", "ok", *a_read) for t in (d18, d18)],
+        (A, d18, "manifest", "ok", *a_manifest),
+        *[(A, t, "data", "ok", *a_read) for t in (d19, d19)],
+        (A, d19, "manifest", "ok", *a_manifest),
+        (B, d17, "data", "ok", *b),
+        (B, d17, "data", "ok", *b),
+        (B, d17, "manifest", "ok", *b),
+        (B, d18, "data", "vanished", *b),
+        (B, d18, "data", "vanished", *b),
+        (B, d18, "manifest", "vanished", *b),
+        (B, d19, "data", "failed", *b),  # the truncated file
+        (B, d19, "data", "ok", *b),
+        (B, d19, "manifest", "ok", *b),
     ]
+    # one row per file recorded, each file once
+    assert sql(history.config, "SELECT count(*), count(DISTINCT uri) FROM file_coverage") == [(18, 18)]
 
 
 def test_an_older_catalog_gets_the_views_when_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,3 +222,37 @@ def test_a_finding_open_since_a_metadata_run_stays_so_after_a_full_reread(tmp_pa
         "JOIN runs r ON r.run_id = 1 WHERE o.code = 'parquet.corrupt'",
     )
     assert rows == [("parquet.corrupt", 1, 2, True)]
+
+
+FLOW2 = "0b9e1c2d-3f4a-4b5c-8d6e-7f8091a2b3c4"
+
+
+def test_flow_health_per_dataflow_its_latest_run_and_failures_of_the_last_7_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.aep_world import DS_A, FLOW, make_world
+    from tests.helpers import do_run, local_config
+
+    query = "SELECT * FROM flow_health ORDER BY flow_id"
+    for w in make_world(tmp_path, monkeypatch):
+        w.runs_for_exports()  # six successful runs, the last on the 19th at 06:05
+        old = w.fake.add_run(FLOW, NOW - timedelta(days=8), status="failed")  # before the 7 days
+        w.fake.add_flow(FLOW2, {DS_A: "Events"}, name="Paused export", state="disabled", start=START)
+        config = local_config(tmp_path, w.folder, w.aep_toml(), flows=[FLOW, FLOW2], stale_after="3650d")
+        do_run(config, now=NOW)
+        last = sql(config, "SELECT flow_run_id FROM flow_runs WHERE flow_id = ? ORDER BY started_at DESC", [FLOW])
+        n1 = NOW.replace(tzinfo=None)
+        first = [
+            (*("local", FLOW2, "Paused export", "disabled", None, n1), None, None, None, 0),
+            (*("local", FLOW, "Dataset export", "enabled", None, n1), last[0][0], "success", d19 + RUN_DELAY, 0),
+        ]
+        assert sql(config, query) == first
+        assert len(last) == 7 and (old,) in last
+        # Adobe's next run fails; the next night sees it
+        failed = w.fake.add_run(FLOW, NOW + timedelta(minutes=30), status="failed")
+        do_run(config, now=NOW + timedelta(hours=1))
+        n2 = n1 + timedelta(hours=1)
+        assert sql(config, query) == [
+            (*("local", FLOW2, "Paused export", "disabled", None, n2), None, None, None, 0),
+            (*("local", FLOW, "Dataset export", "enabled", None, n2), failed, "failed", n1 + timedelta(minutes=30), 1),
+        ]
