@@ -77,54 +77,20 @@ def parse(
     def fail(key: str, reason: str) -> ConfigError:
         return ConfigError(f"{where}: {key}: {reason}")
 
+    def env_secret(key: str, value: Any) -> str:
+        return _env_secret(value, key, fail, environ)
+
     unknown = set(raw) - _TOP_KEYS
     if unknown:
         raise fail(sorted(unknown)[0], f"unknown key; allowed top-level keys: {', '.join(sorted(_TOP_KEYS))}")
-
-    catalog = _table(raw, "catalog", fail)
-    if set(catalog) - {"path"}:
-        raise fail(f"catalog.{sorted(set(catalog) - {'path'})[0]}", "unknown key; allowed: path")
-    cat_path = Path(str(catalog.get("path", "verifier.duckdb")))
-    if not cat_path.is_absolute() and path is not None:
-        cat_path = path.parent / cat_path
-
-    defaults = dict(DEFAULTS)
-    user_defaults = _table(raw, "defaults", fail)
-    for k, v in user_defaults.items():
-        if k not in DEFAULTS:
-            raise fail(f"defaults.{k}", f"unknown key; allowed: {', '.join(DEFAULTS)}")
-        defaults[k] = v
-
-    dests_raw = raw.get("destinations", [])
-    if not isinstance(dests_raw, list):
-        raise fail("destinations", "must be an array of tables ([[destinations]])")
-    destinations: list[Destination] = []
-    seen: set[str] = set()
-    for i, d in enumerate(dests_raw):
-        key = f"destinations[{i}]"
-        if not isinstance(d, dict):
-            raise fail(key, "must be a table")
-        dest = _destination(d, defaults, key, fail, environ, path, registry)
-        if dest.name in seen:
-            raise fail(f"{key}.name", f"duplicate destination name {dest.name!r}")
-        seen.add(dest.name)
-        destinations.append(dest)
-
-    severity: dict[str, Severity] = {}
-    for code, sev in _table(raw, "severity", fail).items():
-        if code not in CODES:
-            raise fail(f"severity.{code}", "unknown finding code; see `verifier run --help` or the README")
-        try:
-            severity[code] = Severity.parse(str(sev))
-        except ValueError as exc:
-            raise fail(f"severity.{code}", str(exc)) from None
-
+    cat_path = _catalog_path(_table(raw, "catalog", fail), path, fail)
+    defaults = _defaults(_table(raw, "defaults", fail), fail)
+    destinations = _destinations(raw.get("destinations", []), defaults, fail, environ, path, registry)
+    severity = _severity(_table(raw, "severity", fail), fail)
     service = _service(_table(raw, "service", fail), fail, environ)
-    notify = parse_notify(_table(raw, "notify", fail), fail, lambda key, value: _env_secret(value, key, fail, environ))
+    notify = parse_notify(_table(raw, "notify", fail), fail, env_secret)
     notify = dataclasses.replace(notify, public_url=service.public_url)
-    aep = None
-    if "aep" in raw:
-        aep = parse_aep(_table(raw, "aep", fail), fail, lambda key, value: _env_secret(value, key, fail, environ))
+    aep = parse_aep(_table(raw, "aep", fail), fail, env_secret) if "aep" in raw else None
     for dest in destinations:
         if dest.flows and aep is None:
             raise fail(f"destinations[{dest.name}].flows", "needs an [aep] table with org_id and secrets (docs/aep.md)")
@@ -138,6 +104,64 @@ def parse(
         aep=aep,
         limits=_limits(_table(raw, "limits", fail), fail),
     )
+
+
+def _catalog_path(catalog: dict[str, Any], path: Path | None, fail: Any) -> Path:
+    """[catalog] path, relative to the config file's folder."""
+    if set(catalog) - {"path"}:
+        raise fail(f"catalog.{sorted(set(catalog) - {'path'})[0]}", "unknown key; allowed: path")
+    cat_path = Path(str(catalog.get("path", "verifier.duckdb")))
+    if not cat_path.is_absolute() and path is not None:
+        cat_path = path.parent / cat_path
+    return cat_path
+
+
+def _defaults(user_defaults: dict[str, Any], fail: Any) -> dict[str, Any]:
+    """DEFAULTS with [defaults] over them."""
+    defaults = dict(DEFAULTS)
+    for k, v in user_defaults.items():
+        if k not in DEFAULTS:
+            raise fail(f"defaults.{k}", f"unknown key; allowed: {', '.join(DEFAULTS)}")
+        defaults[k] = v
+    return defaults
+
+
+def _destinations(
+    dests_raw: Any,
+    defaults: dict[str, Any],
+    fail: Any,
+    environ: Any,
+    path: Path | None,
+    registry: backends.Registry,
+) -> list[Destination]:
+    """[[destinations]], each validated with its backend class; names unique."""
+    if not isinstance(dests_raw, list):
+        raise fail("destinations", "must be an array of tables ([[destinations]])")
+    destinations: list[Destination] = []
+    seen: set[str] = set()
+    for i, d in enumerate(dests_raw):
+        key = f"destinations[{i}]"
+        if not isinstance(d, dict):
+            raise fail(key, "must be a table")
+        dest = _destination(d, defaults, key, fail, environ, path, registry)
+        if dest.name in seen:
+            raise fail(f"{key}.name", f"duplicate destination name {dest.name!r}")
+        seen.add(dest.name)
+        destinations.append(dest)
+    return destinations
+
+
+def _severity(table: dict[str, Any], fail: Any) -> dict[str, Severity]:
+    """[severity]: a finding code's severity overridden."""
+    severity: dict[str, Severity] = {}
+    for code, sev in table.items():
+        if code not in CODES:
+            raise fail(f"severity.{code}", "unknown finding code; see `verifier run --help` or the README")
+        try:
+            severity[code] = Severity.parse(str(sev))
+        except ValueError as exc:
+            raise fail(f"severity.{code}", str(exc)) from None
+    return severity
 
 
 def _env_secret(value: Any, key: str, fail: Any, environ: Any, hint: str = _SECRET_HINT) -> str:

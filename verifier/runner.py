@@ -110,6 +110,11 @@ def run(
         return _run(config, opts, dests, catalog, now, progress, shared)
 
 
+# one destination after its listing: what it is, its backend, tonight's listing (None: unreachable),
+# what the catalog knew of its exports, and its line of the summary
+Scanned = tuple[Destination, Backend, ScanResult | None, dict[tuple[str, datetime], ExportRow], DestinationResult]
+
+
 def _run(
     config: Config,
     opts: RunOptions,
@@ -126,61 +131,17 @@ def _run(
         catalog.abandon_stale_runs()
         started = utcnow()
         now = now or started
-        run_id = catalog.start_run(
-            opts.level,
-            {
-                "destinations": [d.name for d in dests],
-                "datasets": opts.datasets,
-                "sample": opts.sample,
-                "budget": opts.budget,
-                "jobs": opts.jobs,
-                "rescan": opts.rescan,
-                "executor": opts.executor,
-            },
-        )
+        run_id = catalog.start_run(opts.level, _run_args(opts, dests))
         verdicts = Verdicts(catalog, run_id, now, config.severity, flush_every=FLUSH_EVERY, flush_seconds=FLUSH_SECONDS)
-        results: list[DestinationResult] = []
         t0 = time.monotonic()
         # sampling spans every destination: plan it once, from the catalog's verdicts and tonight's listings
-        scanned: list[
-            tuple[Destination, Backend, ScanResult | None, dict[tuple[str, datetime], ExportRow], DestinationResult]
-        ] = []
+        scanned: list[Scanned] = []
         for dest in dests:
             if _cancelled(opts):
                 break
-            backend = make_backend(dest)
-            res = DestinationResult(name=dest.name, type=dest.type, url=_safe_url(backend))
-            progress.destination_started(dest.name)
-            verdicts.report(Scope(dest.name), credentials.findings(dest, now))
-            try:
-                sr = scan(backend, datasets=opts.datasets, jobs=_jobs(opts, backend))
-            except (StoreError, OSError, VerifierError) as exc:
-                res.reachable = False
-                res.message = redact.scrub(str(exc))
-                f = Finding(
-                    "backend.unreachable",
-                    f"{res.url}: could not be listed: {res.message}; the "
-                    "destination was not verified — check the endpoint, credentials and network",
-                    uri=res.url,
-                )
-                verdicts.report(Scope(dest.name), [f])
-                catalog.upsert_destination(dest, res.url, None, res.message)
-                scanned.append((dest, backend, None, {}, res))
-                continue
-            # files of every export only when sampling weighs them all; else those checked or gone (below)
-            prev = catalog.load_exports(dest.name, files=opts.sample is not None or opts.budget is not None)
-            scanned.append((dest, backend, sr, prev, res))
-
-        sample_ledger = sampling.RunLedger(
-            sampling.SampledRun(r.run_id, frozenset(r.destinations), frozenset(r.datasets))
-            for r in catalog.sampled_runs()
-        )
-        sampled = sampling.plan_full_reads(
-            [(d.name, listing, prev) for d, _b, listing, prev, _r in scanned],
-            percent=opts.sample,
-            budget=opts.budget,
-            ledger=sample_ledger,
-        )
+            scanned.append(_scan_destination(catalog, verdicts, dest, opts, now, progress))
+        sampled = _plan_full_reads(catalog, scanned, opts)
+        results: list[DestinationResult] = []
         for dest, backend, listing, prev, res in scanned:
             if listing is not None and not _cancelled(opts):
                 _verify_destination(
@@ -191,45 +152,108 @@ def _run(
             backend.close()
         if config.aep is not None and not _cancelled(opts):
             verdicts.report(Scope(""), _aep_step(config, scanned, now, opts))  # each names its destination
-        findings = verdicts.findings
-        cancelled = _cancelled(opts)
-        incomplete = (
-            cancelled or any(not r.reachable for r in results) or any(f.code in INCOMPLETE_CODES for f in findings)
-        )
-        code = verdicts.exit_code(incomplete)
-        finished = utcnow()
-        status = "cancelled" if cancelled else "incomplete" if incomplete else "completed"
-        catalog.finish_run(
-            run_id,
-            status=status,
-            exit_code=code,
-            stats={
-                "exports_checked": sum(r.exports_checked for r in results),
-                "exports_skipped": sum(r.exports_skipped for r in results),
-                "files_checked": sum(r.files_checked for r in results),
-                "bytes_read": sum(r.bytes_read for r in results),
-                "errors": verdicts.count(Severity.ERROR),
-                "warnings": verdicts.count(Severity.WARNING),
-                "infos": verdicts.count(Severity.INFO),
-                "duration_s": round(time.monotonic() - t0, 3),
-            },
-        )
-        return RunSummary(
-            run_id=run_id,
-            level=opts.level,
-            started_at=started,
-            finished_at=finished,
-            exit_code=code,
-            status=status,
-            findings=findings,
-            destinations=results,
-        )
+        return _finish(catalog, verdicts, run_id, opts, started, t0, results)
     except CatalogError:  # deleted, replaced or damaged mid-run: say so, never leave the run `running`
         with contextlib.suppress(VerifierError):
             catalog.fail_running_runs()
         raise
     finally:
         lock.release()
+
+
+def _run_args(opts: RunOptions, dests: list[Destination]) -> dict[str, object]:
+    """What the run was asked to do, as the `runs` row keeps it."""
+    return {
+        "destinations": [d.name for d in dests],
+        "datasets": opts.datasets,
+        "sample": opts.sample,
+        "budget": opts.budget,
+        "jobs": opts.jobs,
+        "rescan": opts.rescan,
+        "executor": opts.executor,
+    }
+
+
+def _scan_destination(
+    catalog: Catalog, verdicts: Verdicts, dest: Destination, opts: RunOptions, now: datetime, progress: Progress
+) -> Scanned:
+    """List one destination and load what the catalog knows of it; one that cannot be listed is
+    `backend.unreachable` and has no listing."""
+    backend = make_backend(dest)
+    res = DestinationResult(name=dest.name, type=dest.type, url=_safe_url(backend))
+    progress.destination_started(dest.name)
+    verdicts.report(Scope(dest.name), credentials.findings(dest, now))
+    try:
+        sr = scan(backend, datasets=opts.datasets, jobs=_jobs(opts, backend))
+    except (StoreError, OSError, VerifierError) as exc:
+        res.reachable = False
+        res.message = redact.scrub(str(exc))
+        f = Finding(
+            "backend.unreachable",
+            f"{res.url}: could not be listed: {res.message}; the "
+            "destination was not verified — check the endpoint, credentials and network",
+            uri=res.url,
+        )
+        verdicts.report(Scope(dest.name), [f])
+        catalog.upsert_destination(dest, res.url, None, res.message)
+        return dest, backend, None, {}, res
+    # files of every export only when sampling weighs them all; else those checked or gone (below)
+    prev = catalog.load_exports(dest.name, files=opts.sample is not None or opts.budget is not None)
+    return dest, backend, sr, prev, res
+
+
+def _plan_full_reads(catalog: Catalog, scanned: list[Scanned], opts: RunOptions) -> set[sampling.FileKey]:
+    sample_ledger = sampling.RunLedger(
+        sampling.SampledRun(r.run_id, frozenset(r.destinations), frozenset(r.datasets)) for r in catalog.sampled_runs()
+    )
+    return sampling.plan_full_reads(
+        [(d.name, listing, prev) for d, _b, listing, prev, _r in scanned],
+        percent=opts.sample,
+        budget=opts.budget,
+        ledger=sample_ledger,
+    )
+
+
+def _finish(
+    catalog: Catalog,
+    verdicts: Verdicts,
+    run_id: int,
+    opts: RunOptions,
+    started: datetime,
+    t0: float,
+    results: list[DestinationResult],
+) -> RunSummary:
+    """The run's status and exit code, its `runs` row completed, and its summary."""
+    findings = verdicts.findings
+    cancelled = _cancelled(opts)
+    incomplete = cancelled or any(not r.reachable for r in results) or any(f.code in INCOMPLETE_CODES for f in findings)
+    code = verdicts.exit_code(incomplete)
+    finished = utcnow()
+    status = "cancelled" if cancelled else "incomplete" if incomplete else "completed"
+    catalog.finish_run(run_id, status=status, exit_code=code, stats=_run_stats(verdicts, results, t0))
+    return RunSummary(
+        run_id=run_id,
+        level=opts.level,
+        started_at=started,
+        finished_at=finished,
+        exit_code=code,
+        status=status,
+        findings=findings,
+        destinations=results,
+    )
+
+
+def _run_stats(verdicts: Verdicts, results: list[DestinationResult], t0: float) -> dict[str, object]:
+    return {
+        "exports_checked": sum(r.exports_checked for r in results),
+        "exports_skipped": sum(r.exports_skipped for r in results),
+        "files_checked": sum(r.files_checked for r in results),
+        "bytes_read": sum(r.bytes_read for r in results),
+        "errors": verdicts.count(Severity.ERROR),
+        "warnings": verdicts.count(Severity.WARNING),
+        "infos": verdicts.count(Severity.INFO),
+        "duration_s": round(time.monotonic() - t0, 3),
+    }
 
 
 def _aep_step(
