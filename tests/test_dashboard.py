@@ -4,7 +4,9 @@ catalog built by a real run. The browser logs in the way a person does: `/?token
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -31,16 +33,27 @@ def chromium() -> str:
 
 
 class Dom(HTMLParser):
-    """The elements of a dumped DOM as (tag, attributes), plus the text."""
+    """The elements of a dumped DOM as (tag, attributes), plus the text. An element inside a chart
+    (`svg.history`) gets the chart's `data-layout` (wide or narrow) among its attributes."""
 
     def __init__(self, html: str) -> None:
         super().__init__()
         self.elements: list[tuple[str, dict[str, str]]] = []
         self.text: list[str] = []
+        self.layout: str | None = None
         self.feed(html)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+        a = {k: v or "" for k, v in attrs}
+        if tag == "svg":
+            self.layout = a.get("data-layout")
+        elif self.layout is not None:
+            a.setdefault("data-layout", self.layout)
+        self.elements.append((tag, a))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self.layout = None
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -126,18 +139,21 @@ def test_health_table(browser: str, site: Served, env: Env, tmp_path: Path) -> N
 
 def test_history_chart_marks_the_broken_export(browser: str, site: Served, env: Env, tmp_path: Path) -> None:
     dom = render(browser, f"{site.url}/datasets/{BROKEN}?token={quote(TOKEN)}", tmp_path / "profile")
-    assert dom.find("svg", "history")
-    bars = dom.find("rect", "bar")
-    assert len(bars) == 5
+    # the same chart in two layouts, the page's CSS shows one (test_chart_is_readable_at_any_width)
+    assert [s["data-layout"] for s in dom.find("svg", "history")] == ["wide", "narrow"]
     broken_time = (env.start + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    broken = dom.find("rect", "broken")
-    assert [b["data-export-time"] for b in broken] == [broken_time]
-    assert broken[0]["data-status"] == "failed"
-    assert broken[0]["fill"] == "#d32f2f"
-    assert [m["data-export-time"] for m in dom.find("path", "broken-mark")] == [broken_time]
-    # the two intact exports after the broken link cannot be restored: never drawn as ok
-    assert [b["data-status"] for b in bars] == ["ok", "ok", "failed", "unrestorable", "unrestorable"]
-    assert len(dom.find("circle", "dot")) == 4  # record counts from the full read; unknown for the corrupt one
+    for layout in ("wide", "narrow"):
+        bars = dom.find("rect", "bar", data_layout=layout)
+        assert len(bars) == 5
+        broken = dom.find("rect", "broken", data_layout=layout)
+        assert [b["data-export-time"] for b in broken] == [broken_time]
+        assert broken[0]["data-status"] == "failed"
+        assert broken[0]["fill"] == "#d32f2f"
+        assert [m["data-export-time"] for m in dom.find("path", "broken-mark", data_layout=layout)] == [broken_time]
+        # the two intact exports after the broken link cannot be restored: never drawn as ok
+        assert [b["data-status"] for b in bars] == ["ok", "ok", "failed", "unrestorable", "unrestorable"]
+        # record counts from the full read; unknown for the corrupt one
+        assert len(dom.find("circle", "dot", data_layout=layout)) == 4
     assert len(dom.find("tr", "export-broken")) == 1
     assert [r["data-shown"] for r in dom.find("tr", "export-unrestorable")] == ["unrestorable", "unrestorable"]
     restorable = (env.start + timedelta(days=1)).strftime("%Y-%m-%d %H:%M")
@@ -171,16 +187,18 @@ def test_without_the_token_the_browser_sees_nothing(browser: str, site: Served, 
     assert "authentication required" in " ".join(dom.text)
 
 
-def measured(browser: str, site: Served, path: str, width: int, tmp_path: Path) -> int:
-    """How wide the page at `path` is laid out in `width` px: the served HTML, saved with a script
-    that gives the body that width and writes its scroll width into the DOM for `--dump-dom`
-    (headless Chromium's window is never narrower than 500 px; the phone styles apply below 700)."""
+def probe(browser: str, site: Served, path: str, width: int, tmp_path: Path, script: str = "") -> dict[str, str]:
+    """The body's attributes after `script` ran on the page at `path`, laid out `width` px wide:
+    the served HTML, saved with a script that gives the body that width, writes its scroll width
+    into `data-sw` and runs `script` (which writes what it measured into `document.body.dataset`)
+    for `--dump-dom` (headless Chromium's window is never narrower than 500 px; the phone styles
+    apply below 700)."""
     with site.client(TOKEN) as client:
         page = client.get(path).text
-    probe = f"<script>document.body.style.width = '{width}px';"
-    probe += "document.body.dataset.sw = document.body.scrollWidth;</script>"
+    js = f"<script>document.body.style.width = '{width}px';"
+    js += f"document.body.dataset.sw = document.body.scrollWidth;{script}</script>"
     html = tmp_path / f"page-{width}.html"
-    html.write_text(page.replace("</body>", probe + "</body>"))
+    html.write_text(page.replace("</body>", js + "</body>"))
     proc = subprocess.run(
         [
             browser,
@@ -200,7 +218,12 @@ def measured(browser: str, site: Served, path: str, width: int, tmp_path: Path) 
     )
     body = Dom(proc.stdout).find("body")
     assert body and "data-sw" in body[0], proc.stderr[-2000:]
-    return int(body[0]["data-sw"])
+    return body[0]
+
+
+def measured(browser: str, site: Served, path: str, width: int, tmp_path: Path) -> int:
+    """How wide the page at `path` is laid out in `width` px."""
+    return int(probe(browser, site, path, width, tmp_path)["data-sw"])
 
 
 @pytest.mark.parametrize("width", [390, 1400])
@@ -238,3 +261,48 @@ def test_front_page_keeps_what_an_earlier_run_found(tmp_path: Path) -> None:
         ("restore.chain_broken", "yes"),
     ]
     assert "Open findings (2)" in page
+
+
+CHART_PROBE = """
+const shown = (e) => e.getBoundingClientRect().width > 0;
+const charts = [...document.querySelectorAll('svg.history')].filter(shown);
+const texts = [...document.querySelectorAll('svg.history text')].filter(shown).map((t) => {
+  const r = t.getBoundingClientRect();
+  return [t.textContent, r.left, r.top, r.right, r.bottom, parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a];
+});
+document.body.dataset.charts = JSON.stringify(charts.map((c) => c.dataset.layout));
+document.body.dataset.texts = JSON.stringify(texts);
+"""
+
+
+@pytest.mark.parametrize(("width", "layout"), [(390, "narrow"), (1400, "wide")])
+def test_chart_is_readable_at_any_width(
+    browser: str, site: Served, env: Env, width: int, layout: str, tmp_path: Path
+) -> None:
+    """The chart's type is drawn at 11 px or more at 390 px (a 960-unit SVG on a phone drew 4 px
+    labels) and at 1400 px, no two labels overlap, and its dates read as the tables': `YYYY-MM-DD HH:MM`."""
+    body = probe(browser, site, f"/datasets/{BROKEN}", width, tmp_path, CHART_PROBE)
+    assert json.loads(body["data-charts"]) == [layout]
+    texts = json.loads(body["data-texts"])
+    assert len(texts) >= 8  # the panels' names, their scales and the first and last date
+    for label, left, _top, right, _bottom, px in texts:
+        assert px >= 11, (label, px)
+        assert left >= 0 and right <= width, label
+    for i, a in enumerate(texts):
+        for b in texts[i + 1 :]:
+            apart = a[3] <= b[1] or b[3] <= a[1] or a[4] <= b[2] or b[4] <= a[2]
+            assert apart, (a[0], b[0])
+    labels = [t[0] for t in texts]
+    day = lambda n: (env.start + timedelta(days=n)).strftime("%Y-%m-%d %H:%M")  # noqa: E731
+    assert day(0) in labels and day(4) in labels
+    assert not any("T" in t and t[:4].isdigit() for t in labels)
+
+
+def test_chart_tooltips_use_the_tables_dates(browser: str, site: Served, env: Env, tmp_path: Path) -> None:
+    """Tooltips say `2026-12-01 02:00`, as the tables do, not `2026-12-01T02:00:00Z`."""
+    with site.client(TOKEN) as client:
+        page = client.get(f"/datasets/{BROKEN}").text
+    charts = page[page.index("<svg") : page.rindex("</svg>")]
+    assert (env.start + timedelta(days=2)).strftime("%Y-%m-%d %H:%M") in charts
+    shown = re.sub(r'data-export-time="[^"]*"', "", charts)
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", shown)

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 from verifier import queries
 from verifier.service.access import CatalogReader
 from verifier.service.actions import ApiError, restore_plan_dict
-from verifier.service.chart import export_chart, human_bytes, human_count
+from verifier.service.chart import LAYOUTS, export_chart, human_bytes, human_count, when
 from verifier.service.scheduler import service_run_options
 from verifier.service.triaged import mark_shown_status, shown_findings
 from verifier.timeutil import iso, utcnow
@@ -23,7 +23,7 @@ from verifier.timeutil import iso, utcnow
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=FsPath(__file__).parent / "templates")
 # to the minute: exports are hourly at the finest, and a narrower column leaves room for the rest
-templates.env.filters["iso"] = lambda v: (iso(v) or "—").replace("T", " ")[:16]
+templates.env.filters["iso"] = when
 templates.env.filters["bytes"] = human_bytes
 templates.env.filters["count"] = human_count
 # a path may break after a slash, never inside a name
@@ -89,7 +89,11 @@ def dataset(request: Request, dataset_id: Annotated[str, Path(max_length=500)]) 
         warned = {f["export_time"] for f in found if f["destination"] == d and f["severity"] == "warning"}
         mark_shown_status(ex, health.get(d), warned)
     charts = [
-        {"destination": d, "svg": export_chart(ex, f"exports of {dataset_id} on {d}"), "exports": ex}
+        {
+            "destination": d,
+            "svgs": [export_chart(ex, f"exports of {dataset_id} on {d}", lay) for lay in LAYOUTS],
+            "exports": ex,
+        }
         for d, ex in by_dest.items()
     ]
     return _page(
