@@ -6,10 +6,15 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, timedelta
 from pathlib import Path
 
+import pytest
+
+from fixtures.defects import inject
 from fixtures.generate import generate_dataset
-from tests.helpers import START, write_config
+from tests.helpers import NOW, START, do_run, local_config, sql, write_config
+from verifier.restore import asof
 
 VERIFIER = [sys.executable, "-m", "verifier"]
 
@@ -52,3 +57,40 @@ def test_now_and_latest_intact(tmp_path: Path) -> None:
     assert (
         "dataset 'ds1' has no intact restore point in the catalog: all 4 export(s) are on broken chains" in none.stderr
     )
+
+
+# `latest-intact` is computed by walking restore plans (restore/asof.py), `latest_exports.latest_restorable`
+# in SQL (catalog/views.py). They are two definitions on purpose (the plan also refuses unsafe names,
+# files flagged inside an intact export, and with --allow-unverified accepts unverified links, which
+# the view cannot know): this keeps them in agreement on what both can see.
+@pytest.mark.parametrize("mode", ["first_full_then_incremental", "full"])
+def test_latest_intact_agrees_with_the_view(tmp_path: Path, mode: str) -> None:
+    folder = tmp_path / "exports"
+    a, b, c = (
+        generate_dataset(folder, ds, start=START, count=4, seed=s, rows_full=30, rows_incremental=10)
+        for ds, s in (("dsa", 1), ("dsb", 2), ("dsc", 3))
+    )
+    inject(a[1], "manifest_size_mismatch")  # a broken link
+    inject(a[3], "unexpected_entry")  # a warning
+    inject(b[3], "parquet_truncated")
+    inject(c[1], "unexpected_entry")
+    config = local_config(tmp_path, folder, export_mode=mode, stale_after="3650d")
+    do_run(config, now=NOW + timedelta(days=1))
+    inject(b[2], "delete_export")  # vanishes
+    do_run(config, now=NOW + timedelta(days=1, hours=1))
+    statuses = sql(config, "SELECT dataset_id, list(status ORDER BY export_time) FROM exports GROUP BY 1 ORDER BY 1")
+    assert statuses == [
+        ("dsa", ["ok", "failed", "ok", "warning"]),
+        ("dsb", ["ok", "ok", "vanished", "failed"]),
+        ("dsc", ["ok", "warning", "ok", "ok"]),
+    ]
+    incremental = mode != "full"
+    expected = {
+        "dsa": a[0] if incremental else a[3],  # the export before the broken link; else the newest intact
+        "dsb": b[1],
+        "dsc": c[3],
+    }
+    for ds, e in expected.items():
+        (view,) = sql(config, "SELECT max(latest_restorable) FROM latest_exports WHERE dataset_id = ?", [ds])[0]
+        assert asof.latest_intact(config, ds) == view.replace(tzinfo=UTC) == e.export_time, ds
+        assert asof.latest_intact(config, ds, destination="local") == e.export_time, ds

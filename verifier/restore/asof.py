@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from verifier.errors import TerminalError
 from verifier.settings import Config
@@ -40,16 +40,28 @@ def latest_intact(
 ) -> datetime:
     """The newest export time whose restore chain is intact on some destination.
 
-    Tries the newest export first, then each earlier one, and stops at the first intact plan:
-    for incremental chains that is the export before the first broken link, for full snapshots
-    the newest intact snapshot.
+    Tries the newest export first, then each earlier one recorded on any destination, and stops
+    at the first intact plan: for incremental chains that is the export before the first broken
+    link, for full snapshots the newest intact snapshot. (Every recorded time, not the links of
+    the plan as of now: with full snapshots that plan holds only the newest one.)
+
+    `latest_exports.latest_restorable` (catalog/views.py) answers the same question in SQL for
+    `status`; this walks restore plans instead because a plan knows more than the view (unsafe
+    folder and file names, files flagged inside an intact export, --allow-unverified).
+    tests/test_asof.py keeps the two in agreement on a broken link, a vanished export and a
+    warning, for both export modes.
     """
+    from verifier.catalog.db import connect
     from verifier.restore.plan import plan
 
     now = plan(config, dataset, utcnow(), destination=destination, allow_unverified=allow_unverified)
     if now.intact and now.links:
         return now.links[-1].export_time
-    times = sorted({lk.export_time for a in now.attempts for lk in a.links}, reverse=True)
+    with connect(config.catalog_path, read_only=True) as con:
+        rows = con.execute(
+            "SELECT DISTINCT export_time FROM exports WHERE dataset_id = ? ORDER BY 1 DESC", [dataset]
+        ).fetchall()
+    times = [t.replace(tzinfo=UTC) for (t,) in rows]
     for t in times:
         p = plan(config, dataset, t, destination=destination, allow_unverified=allow_unverified)
         if p.intact:
