@@ -167,6 +167,9 @@ def test_json_summary_and_prometheus_metrics_parse(chain, tmp_path: Path) -> Non
     assert [s.labels["status"] for s in status] == ["failing"]
     errs = [s for s in families["verifier_dataset_open_findings"].samples if s.labels["severity"] == "error"]
     assert [s.value for s in errs] == [2.0]
+    assert families["verifier_dataset_open_findings"].documentation == (
+        "Findings open now (view open_findings: recorded by the latest run that looked at the dataset), by severity"
+    )
 
 
 def test_auto_schedule_and_next_expected(tmp_path: Path) -> None:

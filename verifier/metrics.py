@@ -27,7 +27,10 @@ def registry_for(catalog: Catalog, summary: RunSummary | None = None) -> Collect
     )
     health = Gauge("verifier_dataset_status", "1 for the dataset's current health", [*labels, "status"], registry=reg)
     open_f = Gauge(
-        "verifier_dataset_open_findings", "Findings of the last run, by severity", [*labels, "severity"], registry=reg
+        "verifier_dataset_open_findings",
+        "Findings open now (view open_findings: recorded by the latest run that looked at the dataset), by severity",
+        [*labels, "severity"],
+        registry=reg,
     )
     coverage = Gauge("verifier_dataset_full_read_ratio", "Share of data bytes ever read fully", labels, registry=reg)
     for r in queries.status(catalog):
