@@ -59,3 +59,15 @@ def codes(summary: RunSummary, min_severity: str = "info") -> list[str]:
 
 def later(hours: float) -> datetime:
     return NOW + timedelta(hours=hours)
+
+
+def apply_limits(tmp_path: Path, monkeypatch: Any, table: str) -> None:
+    """Load a config whose [limits] table holds `table` and apply it as a run does; the limits
+    go back to their values for the tests after this one."""
+    from verifier.checks import limits
+
+    for name in limits.CONFIG:
+        monkeypatch.setattr(limits, name, getattr(limits, name))
+    p = tmp_path / "limits.toml"
+    p.write_text(f'[catalog]\npath = "{tmp_path / "limits.duckdb"}"\n[limits]\n{table}\n')
+    limits.configure(cfgmod.load(p, environ={}).limits)

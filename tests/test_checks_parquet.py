@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.helpers import apply_limits
 from verifier.backends.local import LocalBackend
 from verifier.checks import limits
 from verifier.checks.files import FileCheck, check_file
@@ -141,11 +142,65 @@ def test_footer_claiming_2_gib_is_bounded(tmp_path: Path) -> None:
     assert fc.result.bytes_read < 100_000
 
 
-def test_footer_over_the_limit_is_not_fetched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    p = write(tmp_path)
-    monkeypatch.setattr(limits, "MAX_FOOTER_BYTES", 64)
+def too_large_at_every_level(p: Path, key: str) -> str:
+    """A valid file over a limit: exactly file.too_large (a warning naming the [limits] key) from the
+    metadata level on, and at full it is hashed but not counted as fully verified. Its message."""
+    assert codes(check(p, "listing")) == []
     fc = check(p, "metadata")
-    assert codes(fc) == ["parquet.corrupt"] and "limit" in fc.findings[0].message
+    assert codes(fc) == ["file.too_large"] and [str(f.sev) for f in fc.findings] == ["warning"]
+    assert f"raise [limits] {key} in the config" in fc.findings[0].message
+    full = check(p, "full")
+    assert codes(full) == ["file.too_large"]
+    r = full.result
+    assert (r.status, r.verified_level, r.record_count) == ("ok", "metadata", None)
+    assert r.computed["md5"] == hashlib.md5(p.read_bytes()).hexdigest()
+    return fc.findings[0].message
+
+
+def test_footer_over_the_limit_is_too_large_and_not_fetched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = write(tmp_path)
+    flen = struct.unpack("<I", p.read_bytes()[-8:-4])[0]
+    monkeypatch.setattr(limits, "TAIL_GUESS_BYTES", 64)  # the footer is not in the first read
+    apply_limits(tmp_path, monkeypatch, "max_footer_bytes = 1024")
+    msg = too_large_at_every_level(p, "max_footer_bytes")
+    assert f"its footer is {flen} bytes" in msg and "more than the 1 KiB footer limit" in msg
+    assert check(p, "metadata").result.bytes_read == 4 + 64 + 1  # magic, tail, the footer's first byte
+    apply_limits(tmp_path, monkeypatch, 'max_footer_bytes = "1MiB"')
+    assert [codes(check(p, level)) for level in LEVELS] == [[], [], []]
+
+
+def test_footer_length_pointing_at_no_footer_is_corrupt_not_too_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = write(tmp_path)
+    size = p.stat().st_size
+    raw = p.read_bytes()
+    claim = next(n for n in range(2000, size - 12) if raw[size - 8 - n] != 0x15)  # inside the file, not a footer
+    patch(p, size - 8, struct.pack("<I", claim))
+    apply_limits(tmp_path, monkeypatch, "max_footer_bytes = 1024")
+    fc = check(p, "metadata")
+    assert codes(fc) == ["parquet.corrupt"] and "no footer starts there" in fc.findings[0].message
+
+
+@pytest.mark.parametrize(
+    "key,value,says",
+    [
+        ("max_row_groups", 2, "3 row groups, more than the 2 limit"),
+        ("max_columns", 6, "7 columns, more than the 6 limit"),
+        ("max_column_chunks", 20, "21 column chunks (row groups x columns), more than the 20 limit"),
+        ("max_rows", 2999, "3,000 rows, more than the 2,999 limit"),
+    ],
+)
+def test_counts_over_their_limit_are_too_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, value: int, says: str
+) -> None:
+    p = write(tmp_path)  # 3 row groups of 1000 rows, 7 leaf columns
+    apply_limits(tmp_path, monkeypatch, f"{key} = {value}")
+    msg = too_large_at_every_level(p, key)
+    assert f"its footer declares {says}" in msg
+    apply_limits(tmp_path, monkeypatch, f"{key} = {value + 1}")
+    fc = check(p, "full")
+    assert codes(fc) == [] and (fc.result.verified_level, fc.result.record_count) == ("full", ROWS)
 
 
 def test_garbled_footer_is_corrupt(tmp_path: Path) -> None:
@@ -193,7 +248,8 @@ def test_row_group_over_the_decode_limit_is_too_large_not_corrupt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     p = write(tmp_path)
-    monkeypatch.setattr(limits, "MAX_ROW_GROUP_BYTES", 1000)
+    apply_limits(tmp_path, monkeypatch, "max_row_group_bytes = 1000")
+    assert codes(check(p, "metadata")) == []  # the decode limit acts at full level only
     fc = check(p, "full")
     assert codes(fc) == ["file.too_large"]
     assert [str(f.sev) for f in fc.findings] == ["warning"]
@@ -203,6 +259,9 @@ def test_row_group_over_the_decode_limit_is_too_large_not_corrupt(
     r = fc.result
     assert (r.status, r.verified_level, r.record_count) == ("ok", "metadata", None)
     assert r.computed["md5"] == hashlib.md5(p.read_bytes()).hexdigest()
+    apply_limits(tmp_path, monkeypatch, 'max_row_group_bytes = "1MiB"')
+    fc = check(p, "full")
+    assert codes(fc) == [] and (fc.result.verified_level, fc.result.record_count) == ("full", ROWS)
 
 
 @pytest.mark.parametrize("level", LEVELS)

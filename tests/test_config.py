@@ -85,8 +85,12 @@ def test_defaults_inherit_and_destination_wins(tmp_path: Path) -> None:
         ('[severity]\n"file.empty" = "fatal"\n', "severity.file.empty", "unknown severity"),
         ('[service]\nschedule = "61 * * * *"\n', "service.schedule", "outside"),
         ("not toml [", "", "not valid TOML"),
-        ('[limits]\nmax_footer = "1GiB"\n', "limits.max_footer", "allowed: max_row_group_bytes"),
+        ('[limits]\nmax_footer = "1GiB"\n', "limits.max_footer", "allowed: check_seconds, expansion_floor_bytes"),
         ('[limits]\nmax_row_group_bytes = "lots"\n', "limits.max_row_group_bytes", "not a size"),
+        ("[limits]\nmax_rows = 0\n", "limits.max_rows", "must be more than 0"),
+        ('[limits]\nmax_columns = "many"\n', "limits.max_columns", "not a count"),
+        ("[limits]\nmax_line_bytes = true\n", "limits.max_line_bytes", "not a size"),
+        ('[limits]\ncheck_seconds = "soon"\n', "limits.check_seconds", "not a duration"),
     ],
 )
 def test_bad_config_names_file_key_and_reason(tmp_path: Path, text: str, where: str, why: str) -> None:
@@ -169,4 +173,27 @@ def test_bad_pgp_config(tmp_path: Path, text: str, env: dict[str, str], where: s
 def test_limits_table_raises_the_decode_limit(tmp_path: Path) -> None:
     cfg = load(tmp_path, GOOD + '[limits]\nmax_row_group_bytes = "4GiB"\n')
     assert cfg.limits == {"MAX_ROW_GROUP_BYTES": 4 * 1024**3}
+    assert load(tmp_path, GOOD).limits == {}
+
+
+def test_every_limit_has_a_key_of_its_kind(tmp_path: Path) -> None:
+    text = (
+        '[limits]\nmax_footer_bytes = "128MiB"\nmax_row_groups = 200_000\nmax_columns = "300000"\n'
+        "max_column_chunks = 4000000\nmax_rows = 1000000000000\nmax_line_bytes = 268435456\n"
+        'max_expansion_ratio = 1000\nexpansion_floor_bytes = "1GiB"\ncheck_seconds = "15m"\n'
+        'worker_memory_bytes = "8GiB"\n'
+    )
+    cfg = load(tmp_path, GOOD + text)
+    assert cfg.limits == {
+        "MAX_FOOTER_BYTES": 128 * 1024**2,
+        "MAX_ROW_GROUPS": 200_000,
+        "MAX_COLUMNS": 300_000,
+        "MAX_COLUMN_CHUNKS": 4_000_000,
+        "MAX_ROWS": 10**12,
+        "MAX_LINE_BYTES": 256 * 1024**2,
+        "MAX_EXPANSION_RATIO": 1000,
+        "EXPANSION_FLOOR_BYTES": 1024**3,
+        "CHECK_SECONDS": 900,
+        "WORKER_MEMORY_BYTES": 8 * 1024**3,
+    }
     assert load(tmp_path, GOOD).limits == {}

@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fixtures.generate import generate_dataset
-from tests.helpers import START, do_run, later, local_config, sql
+from tests.helpers import START, apply_limits, do_run, later, local_config, sql
 from verifier import config as cfgmod
 from verifier import workers
 from verifier.checks import limits
@@ -67,6 +67,7 @@ def test_killed_hung_and_bloated_workers_cost_one_finding_each(tree, tmp_path: P
         assert "was killed by SIGSEGV" in crashed[b.name]
         assert "ran past the 10 s time limit" in crashed[c.name]
         assert "went past the 400 MiB memory limit" in crashed[d.name]
+        assert "raise [limits] worker_memory_bytes in the config" in crashed[d.name]
         assert all("the file was not verified and the run went on" in m for m in crashed.values())
         families = {f.name: f for f in text_string_to_metric_families(metrics.read_text())}
         assert families["verifier_run_exit_status"].samples[0].value == 2
@@ -103,16 +104,20 @@ def test_pool_is_started_once_and_reused_across_runs(tree) -> None:  # type: ign
     assert workers.shared_pool(2) is pool
 
 
-def test_the_configs_limits_reach_the_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # the run applies [limits] to this process too: put the default back for the tests after this one
-    monkeypatch.setattr(limits, "MAX_ROW_GROUP_BYTES", limits.MAX_ROW_GROUP_BYTES)
+@pytest.mark.parametrize("table", ['max_row_group_bytes = "1KiB"', "max_rows = 10", "max_footer_bytes = 100"])
+def test_the_configs_limits_reach_the_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str) -> None:
+    # the run applies [limits] to this process too: put the defaults back for the tests after this one
+    for name in limits.CONFIG:
+        monkeypatch.setattr(limits, name, getattr(limits, name))
     folder = tmp_path / "exports"
     exports = generate_dataset(folder, start=START, count=1, seed=5, rows_full=200)
-    config = local_config(tmp_path, folder, '[limits]\nmax_row_group_bytes = "1KiB"\n', stale_after="3650d")
+    config = local_config(tmp_path, folder, f"[limits]\n{table}\n", stale_after="3650d")
     s = do_run(config, "full")
     assert sorted((f.code, f.uri) for f in s.findings) == sorted(
         ("file.too_large", "file://" + str(p)) for p in exports[0].files
     )
+    assert all(f"[limits] {table.split()[0]}" in f.message for f in s.findings)
+    assert s.exit_code == 1  # warnings only
 
 
 def _rows(config) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
@@ -173,17 +178,19 @@ def test_a_remote_read_that_stalls_is_given_up_at_the_files_time_limit(
     os.mkfifo(fifo)  # opening it for reading blocks until a writer comes: a store that never answers
     config = local_config(tmp_path, tmp_path)
     backend = Remote(config.destinations[0])
-    monkeypatch.setattr(limits, "CHECK_SECONDS", 1.0)
+    (tmp_path / "cfg").mkdir()
+    apply_limits(tmp_path / "cfg", monkeypatch, "check_seconds = 1")  # as [limits] sets it
     monkeypatch.setattr(limits, "SPOOL_DIR", str(tmp_path))
     entry = Entry(path=str(fifo), name=fifo.name, is_dir=False, size=100)
     try:
         prepared = reads.prepare(backend, entry, backend.dest, "full")
         assert prepared is not None and prepared.stalled and prepared.spooled is None
-        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fifo.name, "verifier.toml"])
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fifo.name, "verifier.toml", "cfg"])
         pending = workers.submit_check(workers.shared_pool(2), backend, entry, "file://" + str(fifo), "full")
         fc = pending.result()
         assert [f.code for f in fc.findings] == ["file.check_crashed"]
         assert "ran past the 1 s time limit" in fc.findings[0].message
+        assert "raise [limits] check_seconds in the config" in fc.findings[0].message
     finally:
         try:  # let the abandoned readers go
             os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))

@@ -179,17 +179,37 @@ def _env_secret(value: Any, key: str, fail: Any, environ: Any, hint: str = _SECR
 
 
 def _limits(table: dict[str, Any], fail: Any) -> dict[str, int]:
-    """[limits]: check limits an operator may raise (sizes), by their lower-case names."""
-    allowed = {key: name for name, key in check_limits.CONFIG_KEYS.items()}
+    """[limits]: check limits an operator may raise, by their lower-case names (README, [limits])."""
+    allowed = {key: (name, kind) for name, (key, kind) in check_limits.CONFIG.items()}
     out: dict[str, int] = {}
     for key, value in table.items():
         if key not in allowed:
             raise fail(f"limits.{key}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
+        name, kind = allowed[key]
         try:
-            out[allowed[key]] = parse_size(str(value))
+            out[name] = _limit_value(value, kind)
         except ValueError as exc:
             raise fail(f"limits.{key}", str(exc)) from None
     return out
+
+
+def _limit_value(value: Any, kind: str) -> int:
+    """A [limits] value: a size ("64MiB"), a count (an integer) or a duration ("10m"); positive."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{value!r} is not a {kind}")
+    if isinstance(value, int):
+        n = value
+    elif kind == "size":
+        n = parse_size(value)
+    elif kind == "seconds":
+        n = int(value) if value.isdigit() else int(parse_duration(value).total_seconds())
+    elif value.replace("_", "").isdigit():
+        n = int(value.replace("_", ""))
+    else:
+        raise ValueError(f"{value!r} is not a count; use an integer such as 100000")
+    if n <= 0:
+        raise ValueError(f"{value!r} must be more than 0")
+    return n
 
 
 def _table(raw: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:

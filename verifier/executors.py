@@ -175,11 +175,18 @@ def task_key(dest: Destination, plan: ExportPlan) -> str:
 
 
 # -- the worker side -----------------------------------------------------------------------------
-def check_remote(dest: Destination, plan: ExportPlan, now: datetime, run_id: int) -> ExportOutcome:
+def check_remote(
+    dest: Destination, plan: ExportPlan, now: datetime, run_id: int, configured: dict[str, int] | None = None
+) -> ExportOutcome:
     """The task a Dask worker runs: check one export against its own backend, the byte-parsing checks
-    in this worker process's own pool (sized by its threads); never raises for bad data."""
+    in this worker process's own pool (sized by its threads); never raises for bad data. `configured`:
+    the run's limits (`limits.current()`), applied here first."""
+    from verifier.checks import limits
     from verifier.exportcheck import check_export_safely
     from verifier.workers import shared_pool, worker_backend
+
+    if configured:
+        limits.configure(configured)
 
     pool = shared_pool(_worker_threads())
     return check_export_safely(worker_backend(dest), plan, now=now, run_id=run_id, pool=pool)

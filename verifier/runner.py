@@ -434,7 +434,7 @@ def _submit(
 ) -> executors.FutureLike[ExportOutcome | None]:
     if pool.remote:  # the worker builds its own backend from the Destination (secrets travel, never the key)
         key = executors.task_key(backend.dest, plan)
-        return pool.submit(executors.check_remote, backend.dest, plan, now, run_id, key=key)
+        return pool.submit(executors.check_remote, backend.dest, plan, now, run_id, limits.current(), key=key)
     return pool.submit(_check_unless_cancelled, opts, backend, plan, now, run_id)
 
 

@@ -112,7 +112,7 @@ class CheckPool:
     def _schedule(self, fn: Callable[..., T], args: tuple[Any, ...], timeout: float, memory: int) -> tuple[Any, Any]:
         hook = os.environ.get(TEST_HOOK_ENV)
         # the config's [limits] were applied to this process; a worker is another one
-        configured = {name: getattr(limits, name) for name in limits.CONFIG_KEYS}
+        configured = limits.current()
         pool, keyrings = self._started()
         return pool, pool.schedule(_in_worker, (fn, args, memory, configured, hook, keyrings), timeout=timeout)
 
@@ -255,7 +255,8 @@ def crashed(entry: Entry, uri: str, level: str, crash: Crash) -> FileCheck:
 def _time_limit(timeout: float) -> Crash:
     return Crash(
         f"ran past the {timeout:.0f} s time limit and was stopped",
-        "if the store is only slow, raise the limit (VERIFIER_CHECK_SECONDS); otherwise check the file with another reader",
+        f"if the store is only slow, raise {limits.key('CHECK_SECONDS')} in the config (default 300 s, plus a "
+        "second per MiB of the file); otherwise check the file with another reader",
     )
 
 
@@ -263,7 +264,8 @@ def _expired(code: int | None, memory: int) -> Crash:
     if code == EXIT_MEMORY:
         return Crash(
             f"went past the {limits.human(memory)} memory limit and was stopped",
-            "if the file is valid but large, raise the limit (VERIFIER_WORKER_MEMORY_BYTES); otherwise check it with another reader",
+            f"if the file is valid but large, raise {limits.key('WORKER_MEMORY_BYTES')} in the config; otherwise "
+            "check it with another reader",
         )
     if code is not None and code < 0:
         try:

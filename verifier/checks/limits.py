@@ -2,9 +2,11 @@
 
 Files come from storage we do not control: a footer can claim gigabytes, a gzip member can
 expand a thousandfold, a line can lack its newline. Each check refuses to go past one of
-these numbers and reports why instead. They are module constants so tests (and, later, a
-config knob) can lower them with ``monkeypatch.setattr(limits, NAME, value)``; the check
-modules read them at call time, never at import time.
+these numbers and reports why instead: a structurally valid file beyond one is
+``file.too_large`` (a warning naming the limit and its ``[limits]`` key; the file does not count
+as fully verified), never damage. They are module constants, set from the config's ``[limits]``
+(`CONFIG`, `configure`) and lowered by tests with ``monkeypatch.setattr(limits, NAME, value)``;
+the check modules read them at call time, never at import time.
 """
 
 from __future__ import annotations
@@ -85,11 +87,12 @@ MAX_SCHEMA_DEPTH = 32
 
 # -- the isolated check path (verifier.workers) ----------------------------------------------
 #: a worker checking one file is stopped after CHECK_SECONDS plus the time to read the file at
-#: CHECK_MIN_BYTES_PER_SECOND: a hang in a decoder, not a slow store (env VERIFIER_CHECK_SECONDS)
+#: CHECK_MIN_BYTES_PER_SECOND: a hang in a decoder, not a slow store ([limits] check_seconds;
+#: the environment's VERIFIER_CHECK_SECONDS is the default the config's key overrides)
 CHECK_SECONDS = float(os.environ.get("VERIFIER_CHECK_SECONDS", "300"))
 CHECK_MIN_BYTES_PER_SECOND = 1 * MiB
 #: a worker whose resident memory goes past this is stopped, polled every WATCHDOG_SECONDS
-#: (env VERIFIER_WORKER_MEMORY_BYTES)
+#: ([limits] worker_memory_bytes; the environment's VERIFIER_WORKER_MEMORY_BYTES is the default)
 WORKER_MEMORY_BYTES = int(os.environ.get("VERIFIER_WORKER_MEMORY_BYTES", str(4 * GiB)))
 WATCHDOG_SECONDS = 0.05
 
@@ -99,15 +102,46 @@ def check_seconds(size: int) -> float:
     return CHECK_SECONDS + size / CHECK_MIN_BYTES_PER_SECOND
 
 
-#: limits an operator may raise in the config's [limits] table: constant -> key
-CONFIG_KEYS = {"MAX_ROW_GROUP_BYTES": "max_row_group_bytes"}
+#: limits an operator may set in the config's [limits] table: constant -> (key, kind); kind is
+#: "size" (bytes: "64MiB", "2GiB" or an integer), "count" (an integer) or "seconds" (a duration:
+#: "300s", "10m", or an integer). Documented in the README's [limits] section.
+CONFIG: dict[str, tuple[str, str]] = {
+    "MAX_FOOTER_BYTES": ("max_footer_bytes", "size"),
+    "MAX_ROW_GROUPS": ("max_row_groups", "count"),
+    "MAX_COLUMNS": ("max_columns", "count"),
+    "MAX_COLUMN_CHUNKS": ("max_column_chunks", "count"),
+    "MAX_ROWS": ("max_rows", "count"),
+    "MAX_ROW_GROUP_BYTES": ("max_row_group_bytes", "size"),
+    "MAX_LINE_BYTES": ("max_line_bytes", "size"),
+    "MAX_EXPANSION_RATIO": ("max_expansion_ratio", "count"),
+    "EXPANSION_FLOOR_BYTES": ("expansion_floor_bytes", "size"),
+    "CHECK_SECONDS": ("check_seconds", "seconds"),
+    "WORKER_MEMORY_BYTES": ("worker_memory_bytes", "size"),
+}
+#: constant -> its [limits] key
+CONFIG_KEYS = {name: key for name, (key, _) in CONFIG.items()}
 
 
 def configure(values: dict[str, int]) -> None:
     """Apply the config's [limits] (constant name -> value) to this process."""
     for name, value in values.items():
-        if name in CONFIG_KEYS:
+        if name in CONFIG:
             globals()[name] = value
+
+
+def current() -> dict[str, int]:
+    """The configurable limits as this process has them (for another process to `configure`)."""
+    return {name: globals()[name] for name in CONFIG}
+
+
+def key(name: str) -> str:
+    """The [limits] key of constant `name`, as messages print it: ``[limits] max_line_bytes``."""
+    return f"[limits] {CONFIG_KEYS[name]}"
+
+
+def count(n: int) -> str:
+    """100000 -> '100,000': for messages that name a count limit."""
+    return f"{n:,}"
 
 
 def human(n: int) -> str:
@@ -115,6 +149,14 @@ def human(n: int) -> str:
     for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
         if n >= size and n % size == 0:
             return f"{n // size} {unit}"
+    return f"{n} bytes"
+
+
+def human_approx(n: int) -> str:
+    """70254592 -> '67.0 MiB': a measured size, for messages."""
+    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
     return f"{n} bytes"
 
 

@@ -84,11 +84,7 @@ def inspect(read: ReadRange, size: int, name: str, dest: Destination, out: Outco
         )
         return None
     if footer_len > limits.MAX_FOOTER_BYTES:
-        out.add(
-            CORRUPT,
-            f"footer length {footer_len} exceeds the {limits.human(limits.MAX_FOOTER_BYTES)} limit; "
-            f"not read (a damaged or hostile file) — {REEXPORT}",
-        )
+        _footer_too_large(read, tail, size, footer_len, out)
         return None
     if footer_len + 8 <= len(tail):
         footer = tail[len(tail) - 8 - footer_len : len(tail) - 8]
@@ -129,6 +125,35 @@ def first_ranges(size: int) -> list[tuple[int, int]]:
     if size <= limits.TAIL_GUESS_BYTES:
         return [(0, size)]
     return [(0, 4), (size - limits.TAIL_GUESS_BYTES, size)]
+
+
+# a FileMetaData's first field header in thrift's compact protocol: field 1 (version), an i32.
+# Every writer puts it first; a footer length that points elsewhere is damage, not a big footer
+_FOOTER_LEAD = 0x15
+
+
+def _footer_too_large(read: ReadRange, tail: bytes, size: int, footer_len: int, out: Outcome) -> None:
+    """A footer over MAX_FOOTER_BYTES inside the file: file.too_large if its first byte is where a
+    footer begins (it is not fetched), parquet.corrupt if the length points at something else."""
+    if footer_len + 8 <= len(tail):
+        lead = tail[len(tail) - 8 - footer_len : len(tail) - 7 - footer_len]
+    else:
+        start = size - 8 - footer_len
+        lead = read_exact(read, start, start + 1, out)
+    if lead[0] != _FOOTER_LEAD:
+        out.add(
+            CORRUPT,
+            f"the footer length field says {footer_len} bytes, but no footer starts there (byte "
+            f"{lead[0]:#04x}, a footer starts with 0x15); the file is damaged — {REEXPORT}",
+        )
+        return
+    out.add(
+        TOO_LARGE,
+        f"its footer is {footer_len} bytes ({limits.human_approx(footer_len)}), more than the "
+        f"{limits.human(limits.MAX_FOOTER_BYTES)} footer limit: it was not read, so neither its metadata nor "
+        f"its pages were checked and the file is not verified; raise {limits.key('MAX_FOOTER_BYTES')} in the "
+        "config (and worker_memory_bytes if needed) to read it",
+    )
 
 
 def _footer_refused(footer: bytes, tail: bytes, exc: Exception, out: Outcome) -> Footer | None:
@@ -193,13 +218,18 @@ def _sane(md: pq.FileMetaData, size: int, footer_len: int, out: Outcome) -> int 
 
     if nrows < 0:
         return bad(f"negative row count {nrows}")
-    if nrg > limits.MAX_ROW_GROUPS or ncol > limits.MAX_COLUMNS or nrg * ncol > limits.MAX_COLUMN_CHUNKS:
-        return bad(
-            f"{nrg} row groups x {ncol} columns is beyond the limits ({limits.MAX_ROW_GROUPS} row groups, "
-            f"{limits.MAX_COLUMNS} columns, {limits.MAX_COLUMN_CHUNKS} column chunks)"
+    over = [
+        (what, n, name)
+        for what, n, name in (
+            ("row groups", nrg, "MAX_ROW_GROUPS"),
+            ("columns", ncol, "MAX_COLUMNS"),
+            ("column chunks (row groups x columns)", nrg * ncol, "MAX_COLUMN_CHUNKS"),
         )
-    if nrows > limits.MAX_ROWS:
-        return bad(f"{nrows} rows declared, more than the {limits.MAX_ROWS} limit")
+        if n > getattr(limits, name)
+    ]
+    if over:  # the footer parsed: these are real counts, beyond what is walked and decoded here
+        what, n, name = over[0]
+        return _too_many(f"{limits.count(n)} {what}", name, out)
     data_end = size - 8 - footer_len
     total = 0
     for i in range(nrg):
@@ -227,6 +257,8 @@ def _sane(md: pq.FileMetaData, size: int, footer_len: int, out: Outcome) -> int 
                     f"bytes, past the end of the data section ({data_end}); readers go by the page headers, "
                     "so a full read decides whether its pages are whole",
                 )
+    if total > limits.MAX_ROWS:
+        return _too_many(f"{limits.count(total)} rows", "MAX_ROWS", out)
     if total != nrows:
         out.add(
             TOLERATED,
@@ -234,6 +266,18 @@ def _sane(md: pq.FileMetaData, size: int, footer_len: int, out: Outcome) -> int 
             f"groups (some writers, e.g. older parquet-rs, wrote such footers), so {total} is the record count",
         )
     return total
+
+
+def _too_many(what: str, name: str, out: Outcome) -> int | None:
+    """A sound footer whose counts are beyond a limit: file.too_large, not damage."""
+    out.discard(TOLERATED)
+    out.add(
+        TOO_LARGE,
+        f"its footer declares {what}, more than the {limits.count(getattr(limits, name))} limit: its metadata "
+        f"was not walked nor its pages decoded, so the file is not verified; raise {limits.key(name)} in the "
+        "config to check it",
+    )
+    return None
 
 
 def _path(col: pq.ColumnChunkMetaData, j: int) -> str:
@@ -308,7 +352,7 @@ def decode(source: str | IO[bytes], footer: Footer, out: Outcome) -> None:
                 TOO_LARGE,
                 f"row group {i} declares {rg.total_byte_size} uncompressed bytes, more than the "
                 f"{limits.human(limits.MAX_ROW_GROUP_BYTES)} decode limit: its pages were not decoded, so the "
-                f"file is not fully verified; raise [limits] {limits.CONFIG_KEYS['MAX_ROW_GROUP_BYTES']} in the "
+                f"file is not fully verified; raise {limits.key('MAX_ROW_GROUP_BYTES')} in the "
                 "config to decode it",
             )
             return

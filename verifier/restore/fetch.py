@@ -144,6 +144,7 @@ def restore(
     from verifier.restore import load as loader
 
     progress = progress or FetchProgress()
+    limits.configure(config.limits)  # the decode of a file without checksums honours [limits] as runs do
     to = Path(to)
     if to.exists() and not to.is_dir():
         raise ConfigError(f"--to {to}: exists and is not a folder")
