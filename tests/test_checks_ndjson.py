@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import apply_limits
 from verifier.backends.local import LocalBackend
 from verifier.checks import limits
 from verifier.checks.files import FileCheck, check_file
@@ -187,14 +188,106 @@ def test_bad_utf8_names_the_line(tmp_path: Path) -> None:
     assert "line 20001 is not valid UTF-8" in check(p, "full").findings[0].message
 
 
-def test_long_line_is_bounded(tmp_path: Path) -> None:
+def test_long_line_is_bounded_and_too_large(tmp_path: Path) -> None:
     data = gzip.compress(ndjson(1) + b'{"x": "' + b"a" * (70 * 2**20) + b'"}\n', compresslevel=1)
     p = write(tmp_path, data)
     t0 = time.monotonic()
     fc = check(p, "full")
     assert time.monotonic() - t0 < 3
+    assert codes(fc) == ["file.too_large"] and [str(f.sev) for f in fc.findings] == ["warning"]
+    msg = fc.findings[0].message
+    assert "line 2 exceeds 64 MiB without a newline" in msg and "raise [limits] max_line_bytes" in msg
+    assert (fc.result.status, fc.result.verified_level, fc.result.record_count) == ("ok", "metadata", None)
+
+
+def full_too_large(p: Path, key: str) -> str:
+    """Exactly file.too_large naming `key` at full level, hashed but not fully verified; its message."""
+    fc = check(p, "full")
+    assert codes(fc) == ["file.too_large"] and [str(f.sev) for f in fc.findings] == ["warning"]
+    assert f"raise [limits] {key} in the config" in fc.findings[0].message
+    r = fc.result
+    assert (r.status, r.verified_level, r.record_count, r.schema) == ("ok", "metadata", None, None)
+    assert r.computed["md5"] == hashlib.md5(p.read_bytes()).hexdigest()
+    return fc.findings[0].message
+
+
+def fully_clean(p: Path, records: int) -> None:
+    fc = check(p, "full")
+    assert codes(fc) == [] and (fc.result.verified_level, fc.result.record_count) == ("full", records)
+
+
+def test_line_over_the_limit_is_too_large_until_the_limit_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = write(tmp_path, big(tmp_path, tail=b'{"long": "' + "é".encode() * 3000 + b'"}\n'))
+    apply_limits(tmp_path, monkeypatch, 'max_line_bytes = "4KiB"')
+    assert codes(check(p, "metadata")) == []  # the long line is past the head
+    assert "line 20001 exceeds 4 KiB without a newline" in full_too_large(p, "max_line_bytes")
+    apply_limits(tmp_path, monkeypatch, 'max_line_bytes = "8KiB"')
+    fully_clean(p, 20_001)
+
+
+@pytest.mark.parametrize(
+    "line,says",
+    [
+        (b'"just a string' + b"x" * 9000, "is not a JSON object: it starts with '\"'"),
+        (b"\0" * 9000, "is not a JSON object: it starts with byte 0x00"),
+        (b'{"x": "' + b"\x01" * 9000, "is not JSON: it holds the control byte 0x01 at column 8"),
+        (b'{"x": "' + b"\xe9" * 9000, "is not valid UTF-8 (byte 0xe9 at column 8)"),
+    ],
+)
+def test_a_long_line_that_cannot_be_json_is_corrupt_not_too_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: bytes, says: str
+) -> None:
+    p = write(tmp_path, big(tmp_path, tail=line + b"\n"))
+    apply_limits(tmp_path, monkeypatch, 'max_line_bytes = "4KiB"')
+    fc = check(p, "full")
     assert codes(fc) == ["json.corrupt"]
-    assert "line 2 exceeds 64 MiB without a newline" in fc.findings[0].message
+    assert f"line 20001 exceeds 4 KiB without a newline, and it {says}" in fc.findings[0].message
+
+
+def repetitive(lines: int) -> bytes:
+    """Valid NDJSON that gzip shrinks about 100x, as exports of mostly empty columns can be."""
+    return gzip.compress(b"".join(b'{"_id": "%08d", "pad": "%s"}\n' % (i, b" " * 2000) for i in range(lines)))
+
+
+def test_expansion_over_the_ratio_is_too_large_until_the_limit_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = repetitive(5000)
+    p = write(tmp_path, raw)
+    apply_limits(tmp_path, monkeypatch, 'max_expansion_ratio = 20\nexpansion_floor_bytes = "64KiB"')
+    meta = check(p, "metadata")  # the trailer says so
+    assert codes(meta) == ["file.too_large"] and "[limits] max_expansion_ratio" in meta.findings[0].message
+    msg = full_too_large(p, "max_expansion_ratio")
+    assert f"(20× its {len(raw)} compressed bytes, at least 64 KiB)" in msg
+    assert "The whole gzip stream was decompressed" in msg
+    apply_limits(tmp_path, monkeypatch, "max_expansion_ratio = 1000")
+    assert codes(check(p, "metadata")) == []
+    fully_clean(p, 5000)
+
+
+def test_expansion_over_the_floor_names_the_floor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = write(tmp_path, repetitive(200))  # ~400 KB inflated from a few KB
+    apply_limits(tmp_path, monkeypatch, 'max_expansion_ratio = 2\nexpansion_floor_bytes = "64KiB"')
+    full_too_large(p, "expansion_floor_bytes")
+    apply_limits(tmp_path, monkeypatch, 'expansion_floor_bytes = "1MiB"')
+    fully_clean(p, 200)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbled"])
+def test_damage_past_the_expansion_limit_is_still_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    raw = bytearray(repetitive(5000))
+    if damage == "truncated":
+        raw = raw[: len(raw) * 3 // 4]
+    else:
+        raw[len(raw) * 3 // 4 : len(raw) * 3 // 4 + 64] = b"\xa5" * 64
+    p = write(tmp_path, bytes(raw))
+    apply_limits(tmp_path, monkeypatch, 'max_expansion_ratio = 20\nexpansion_floor_bytes = "64KiB"')
+    fc = check(p, "full")
+    assert codes(fc) == ["json.corrupt"], fc.findings
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +302,9 @@ def test_gzip_bomb_is_seen_from_the_trailer(tmp_path: Path, zeros_member: bytes)
     t0 = time.monotonic()
     fc = check(p, "metadata")
     assert time.monotonic() - t0 < 1
-    assert codes(fc) == ["json.corrupt"] and "gzip bomb" in fc.findings[0].message
+    # a bomb of junk is damage: a limit is only what a valid file can go past
+    assert codes(fc) == ["json.corrupt"]
+    assert "line 1 is not a JSON object: it starts with byte 0x00" in fc.findings[0].message
 
 
 def test_gzip_bomb_is_bounded_at_full(tmp_path: Path, zeros_member: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,7 +316,10 @@ def test_gzip_bomb_is_bounded_at_full(tmp_path: Path, zeros_member: bytes, monke
     fc = check(p, "full")
     assert time.monotonic() - t0 < 3
     assert codes(fc) == ["json.corrupt"]
-    assert "expands more than 200×: likely a gzip bomb; not read further" in fc.findings[0].message
+    assert (
+        "line 1 (unfinished where the file inflated past its expansion limit) is not a JSON object: "
+        "it starts with byte 0x00" in fc.findings[0].message
+    )
     assert fc.result.computed["md5"] == hashlib.md5(p.read_bytes()).hexdigest()
 
 

@@ -9,9 +9,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from fixtures import xdm
 from fixtures.defects import inject
+from fixtures.edits import sync_size
 from fixtures.generate import generate_dataset
 from tests.helpers import START, write_config
 
@@ -59,4 +62,41 @@ def test_hostile_exports_are_findings_in_bounded_memory(tmp_path: Path) -> None:
     )
     messages = " ".join(f["message"] for f in summary["findings"])
     assert "etc/passwd" in messages  # named in the finding, never opened
-    assert messages.count("exceeds 64 MiB without a newline") == 2  # the bomb is one endless line too
+    # the bomb is one endless line too; neither line can be a JSON object, so both are damage, not a limit
+    assert messages.count("exceeds 64 MiB without a newline, and it is not a JSON object") == 2
+
+
+def _replace(export: object, write: Callable[[Path], int]) -> None:
+    """Put other bytes in the export's last data file, keeping the manifest's size right."""
+    path = export.files[-1]  # type: ignore[attr-defined]
+    st = path.stat()
+    size = write(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    sync_size(export, path.name, size)  # type: ignore[arg-type]
+
+
+def test_valid_files_beyond_the_limits_are_warnings_in_bounded_memory(tmp_path: Path) -> None:
+    """Well-formed but beyond a limit at the defaults: file.too_large (a warning, exit 1), not damage,
+    and as bounded as the hostile files above."""
+    js = generate_dataset(tmp_path / "js", fmt="json", start=START, count=2, seed=53, rows_full=60, rows_incremental=20)
+    # one JSON object 300 MB long: past the 64 MiB line limit
+    _replace(js[0], lambda p: xdm.write_gzip_stream(p, 300_000_000, fill=b"x", head=b'{"x": "', tail=b'"}\n'))
+    # 2 GiB of valid lines of 64 KiB, a few MB compressed: past the 200x expansion limit
+    line = b'{"a": "' + b"a" * (65536 - 10) + b'"}\n'
+    _replace(js[1], lambda p: xdm.write_gzip_stream(p, 2 * 1024**3, fill=line))
+    common = {"type": "local", "export_mode": "full", "stale_after": "3650d", "format": "json"}
+    cfg = write_config(tmp_path, [{"name": "js", "url": str(tmp_path / "js"), **common}])
+    out = tmp_path / "summary.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verifier", "run", "--level", "full", "--config", str(cfg), "--json", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 1  # warnings only
+    assert usage.ru_maxrss < 1024 * 1024, f"peak RSS {usage.ru_maxrss / 1024:.0f} MiB"
+    findings = json.loads(out.read_text())["findings"]
+    got = sorted((f["export_time"], f["code"], f["severity"]) for f in findings)
+    assert got == sorted([(_iso(js[0]), "file.too_large", "warning"), (_iso(js[1]), "file.too_large", "warning")])
+    messages = " ".join(f["message"] for f in findings)
+    assert "raise [limits] max_line_bytes" in messages and "raise [limits] max_expansion_ratio" in messages

@@ -7,7 +7,9 @@ length and on total expansion (gzip bombs).
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +28,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 REEXPORT = "re-export this dataset run"
 CORRUPT = "json.corrupt"
 FORMAT = "file.unexpected_format"
+TOO_LARGE = "file.too_large"
+#: deflate emits at most 258 bytes per 2 bits: no gzip member inflates more than this (a fact, not a limit)
+DEFLATE_MAX_RATIO = 1032
 
 _JSON_TYPES: dict[type, str] = {
     str: "string",
@@ -42,6 +47,17 @@ _MAX_SHAPES = 10_000
 
 class Corrupt(Exception):
     """Raised inside the line scanner to stop at the first corruption."""
+
+
+class OverLimit(Exception):
+    """Raised inside the line scanner at a limit (a line longer than MAX_LINE_BYTES) when what was
+    seen of the line can still be a JSON object: not damage, the rest is just not parsed."""
+
+
+# bytes that JSON text never holds raw: control characters other than the whitespace \t \r
+# (\n ends the line). A line holding one is not JSON, however long it is
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_BOM = codecs.BOM_UTF8
 
 
 # -- schema ------------------------------------------------------------------------------------
@@ -112,15 +128,15 @@ def inspect(read: Callable[[int, int], bytes], size: int, out: Outcome) -> None:
         return
     tail = read_exact(read, *trailer[0], out) if trailer else head[-8:]
     isize = struct.unpack("<I", tail[4:])[0]
-    limit = limits.expansion_limit(size)
-    if isize > limit:
+    if isize > DEFLATE_MAX_RATIO * size:
         out.add(
             CORRUPT,
-            f"its last 8 bytes, read as the gzip trailer, declare {isize} bytes uncompressed from "
-            f"{size} compressed (more than {limits.MAX_EXPANSION_RATIO}×): either the file is truncated "
-            f"(no trailer) or it is a gzip bomb; not read further — {REEXPORT}",
+            f"its last 8 bytes, read as the gzip trailer, declare {isize} bytes uncompressed from {size} "
+            f"compressed, more than deflate can expand to ({DEFLATE_MAX_RATIO}×): they are no trailer, the file "
+            f"is truncated (a partial upload?) or damaged — {REEXPORT}",
         )
         return
+    over = isize > limits.expansion_limit(size)
     d = zlib.decompressobj(31)
     try:
         text = d.decompress(head, limits.JSON_HEAD_MAX_OUTPUT)
@@ -132,16 +148,25 @@ def inspect(read: Callable[[int, int], bytes], size: int, out: Outcome) -> None:
         out.add(CORRUPT, f"the gzip stream ends before its end-of-member (truncated upload?) — {REEXPORT}")
         return
     ended = d.eof and whole and not d.unused_data
+    unfinished = b""
     if not ended:
         cut = text.rfind(b"\n")
-        text = text[: cut + 1] if cut >= 0 else b""
+        text, unfinished = (text[: cut + 1], text[cut + 1 :]) if cut >= 0 else (b"", text)
     scan = LineScanner(schema_from_first_only=True)
     try:
         scan.feed(text)
         if ended:
             scan.finish()
+        if over:  # a bomb of junk is damage; one that starts as JSON is beyond a limit
+            scan.check_unfinished([unfinished], f"line {scan.lines + 1}")
     except Corrupt as exc:
         out.add(CORRUPT, str(exc))
+        return
+    except OverLimit as exc:
+        out.add(TOO_LARGE, f"{exc}; a full read will tell more")
+        return
+    if over:
+        out.add(TOO_LARGE, _trailer_over(isize, size))
         return
     out.schema = scan.union.columns if scan.records else None
 
@@ -166,11 +191,37 @@ def magic_ok(head: bytes, out: Outcome) -> bool:
     return True
 
 
-def _bomb(lines: int, size: int) -> str:
+def _expansion_key(size: int) -> str:
+    """The [limits] key that sets the expansion limit of a file of `size` compressed bytes."""
+    by_ratio = limits.MAX_EXPANSION_RATIO * size >= limits.EXPANSION_FLOOR_BYTES
+    return limits.key("MAX_EXPANSION_RATIO" if by_ratio else "EXPANSION_FLOOR_BYTES")
+
+
+def _expansion_limit_text(size: int) -> str:
     return (
-        f"it expands more than {limits.MAX_EXPANSION_RATIO}×: likely a gzip bomb; not read further (inflated "
-        f"past {limits.human(limits.expansion_limit(size))} from {size} compressed bytes, after line {lines}) "
-        f"— {REEXPORT}"
+        f"the {limits.human_approx(limits.expansion_limit(size))} expansion limit "
+        f"({limits.MAX_EXPANSION_RATIO}× its {size} compressed bytes, at least "
+        f"{limits.human(limits.EXPANSION_FLOOR_BYTES)})"
+    )
+
+
+def _trailer_over(isize: int, size: int) -> str:
+    return (
+        f"its gzip trailer declares {isize} bytes uncompressed ({isize / size:.0f}× its {size} compressed "
+        f"bytes), more than {_expansion_limit_text(size)}, and its first lines are JSON objects: a full read "
+        "parses lines only up to the limit (it still decompresses the rest, and reports damage there, or a "
+        f"truncated file whose last bytes are no trailer), so it is not fully verified; raise "
+        f"{_expansion_key(size)} in the config to parse it all"
+    )
+
+
+def _expansion(scan: LineScanner, size: int) -> str:
+    """Past the expansion limit: the unfinished line must still look like JSON (else Corrupt)."""
+    where = f"line {scan.lines + 1} (unfinished where the file inflated past its expansion limit)"
+    scan.check_unfinished(scan.pending(), where)
+    return (
+        f"it inflates past {_expansion_limit_text(size)} after line {scan.lines}: the lines before were "
+        f"parsed, the rest was not; raise {_expansion_key(size)} in the config to parse it all"
     )
 
 
@@ -209,16 +260,16 @@ class LineScanner:
             return
         if self._pending:
             first = chunk.find(b"\n")
-            self._check_length(self._pending_len + first)
+            self._check_length(self._pending_len + first, chunk[:first])
             block = b"".join(self._pending) + chunk[:nl]
             self._pending, self._pending_len = [], 0
         else:
             block = chunk[:nl]
+        self._lines(block)
         rest = chunk[nl + 1 :]
         if rest:
             self._pending, self._pending_len = [rest], len(rest)
             self._check_length(len(rest))
-        self._lines(block)
 
     def finish(self) -> None:
         if self._pending:
@@ -226,12 +277,48 @@ class LineScanner:
             self._pending, self._pending_len = [], 0
             self._lines(block)
 
-    def _check_length(self, n: int) -> None:
+    def pending(self) -> list[bytes]:
+        """The start of the line not finished yet."""
+        return list(self._pending)
+
+    def _check_length(self, n: int, more: bytes = b"") -> None:
         if n > limits.MAX_LINE_BYTES:
-            raise Corrupt(
-                f"line {self.lines + 1} exceeds {limits.human(limits.MAX_LINE_BYTES)} without a newline; "
-                f"not read further — {REEXPORT}"
+            where = f"line {self.lines + 1} exceeds {limits.human(limits.MAX_LINE_BYTES)} without a newline"
+            self.check_unfinished([*self._pending, more], f"{where}, and it")
+            raise OverLimit(
+                f"{where}: its start is a well-formed beginning of a JSON object, the rest of the file was not "
+                f"parsed; raise {limits.key('MAX_LINE_BYTES')} in the config to parse it (a line is held in "
+                "memory whole: worker_memory_bytes must allow it)"
             )
+
+    def check_unfinished(self, pieces: Iterable[bytes], where: str) -> None:
+        """Raise Corrupt unless `pieces`, the start of line `self.lines + 1`, can begin a JSON object:
+        a `{` first (after whitespace), no raw control byte, valid UTF-8 so far."""
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        started = False
+        column = 0
+        for piece in pieces:
+            if not started:
+                lead = piece[len(_BOM) :] if self.lines == 0 and column == 0 and piece.startswith(_BOM) else piece
+                lead = lead.lstrip(b" \t\r")
+                if lead:
+                    started = True
+                    if lead[0] != 0x7B:
+                        raise Corrupt(f"{where} is not a JSON object: it starts with {_byte(lead[0])} — {REEXPORT}")
+            m = _CONTROL.search(piece)
+            if m:
+                raise Corrupt(
+                    f"{where} is not JSON: it holds the control byte {piece[m.start()]:#04x} at column "
+                    f"{column + m.start() + 1} — {REEXPORT}"
+                )
+            try:
+                decoder.decode(piece)
+            except UnicodeDecodeError as exc:
+                raise Corrupt(
+                    f"{where} is not valid UTF-8 (byte {piece[exc.start]:#04x} at column {column + exc.start + 1}) "
+                    f"— {REEXPORT}"
+                ) from None
+            column += len(piece)
 
     def _lines(self, block: bytes) -> None:
         try:
@@ -278,6 +365,10 @@ class LineScanner:
         finally:
             self.records = records
         self.lines = base + len(lines)
+
+
+def _byte(b: int) -> str:
+    return repr(chr(b)) if 0x20 < b < 0x7F else f"byte {b:#04x}"
 
 
 def _short(exc: Exception) -> str:
@@ -337,23 +428,43 @@ def inflate(blocks: Iterable[bytes], out_chunk: int) -> Iterator[bytes]:
 
 def scan_stream(blocks: Iterable[bytes], size: int, out: Outcome) -> None:
     """Full level: inflate every member, parse every line. Consumes `blocks` to the end even
-    after a corruption, so the caller's hashes cover every byte."""
+    after a corruption, so the caller's hashes cover every byte.
+
+    Past a limit (a line over MAX_LINE_BYTES, more output than `limits.expansion_limit`) lines
+    are no longer parsed but the stream is still inflated to its end: damage anywhere in it is
+    json.corrupt, a whole stream beyond a limit file.too_large (not fully verified)."""
     it = iter(blocks)
     limit = limits.expansion_limit(size)
     chunk_max = max(1, min(limits.INFLATE_CHUNK_BYTES, limits.MAX_LINE_BYTES))
     scan = LineScanner()
     total = 0
+    over: str | None = None
     try:
         for chunk in inflate(it, chunk_max):
             total += len(chunk)
+            if over is not None:
+                continue
             if total > limit:
-                raise Corrupt(_bomb(scan.lines, size))
-            scan.feed(chunk)
-        scan.finish()
+                over = _expansion(scan, size)
+                continue
+            try:
+                scan.feed(chunk)
+            except OverLimit as exc:
+                over = str(exc)
+        if over is None:
+            scan.finish()
     except Corrupt as exc:
         out.add(CORRUPT, str(exc))
         for _ in it:  # drain: the hashes need every byte
             pass
+        return
+    if over is not None:
+        out.add(
+            TOO_LARGE,
+            f"{over}. The whole gzip stream was decompressed ({total} bytes, {total / max(size, 1):.0f}× its "
+            "compressed size) and its checks pass: it is not damaged, but it is not fully verified and no "
+            "record count is recorded",
+        )
         return
     out.record_count = scan.records
     out.schema = scan.union.columns
