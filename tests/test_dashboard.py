@@ -306,3 +306,49 @@ def test_chart_tooltips_use_the_tables_dates(browser: str, site: Served, env: En
     assert (env.start + timedelta(days=2)).strftime("%Y-%m-%d %H:%M") in charts
     shown = re.sub(r'data-export-time="[^"]*"', "", charts)
     assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", shown)
+
+
+ROWS_PROBE = """
+const shown = (e) => e.getBoundingClientRect().width > 0;
+const cards = [...document.querySelectorAll('tr.export-broken, tr.export-unrestorable')].map((tr) => ({
+  cls: tr.className, display: getComputedStyle(tr).display, bg: getComputedStyle(tr).backgroundColor,
+  stripe: getComputedStyle(tr).borderLeftWidth,
+  cells: [...tr.querySelectorAll('td')].filter(shown).map((td) => getComputedStyle(td).backgroundColor),
+}));
+const since = [...document.querySelectorAll('tr.finding')].map((tr) => {
+  const td = tr.querySelector('td.since');
+  return td && shown(td) ? [getComputedStyle(td, '::before').content, td.innerText] : null;
+});
+document.body.dataset.cards = JSON.stringify(cards);
+document.body.dataset.since = JSON.stringify(since);
+"""
+BROKEN_TINT, UNRESTORABLE_TINT, CLEAR = "rgb(253, 236, 234)", "rgb(253, 243, 242)", "rgba(0, 0, 0, 0)"
+
+
+@pytest.mark.parametrize("width", [390, 1400])
+def test_broken_exports_are_tinted_whole(browser: str, site: Served, width: int, tmp_path: Path) -> None:
+    """A failed or unrestorable export is tinted as a row (a card on a phone), not cell by cell:
+    on a phone the cells are inline blocks and the gaps between them showed white."""
+    body = probe(browser, site, f"/datasets/{BROKEN}", width, tmp_path, ROWS_PROBE)
+    cards = json.loads(body["data-cards"])
+    assert sorted(c["cls"].split()[-1] for c in cards) == ["export-broken"] + ["export-unrestorable"] * 2
+    for c in cards:
+        assert c["bg"] == (BROKEN_TINT if "export-broken" in c["cls"] else UNRESTORABLE_TINT), c
+        assert c["cells"] and set(c["cells"]) == {CLEAR}, c  # the row's tint shows through, one piece
+        if width == 390:
+            assert c["display"] == "block" and c["stripe"] == "4px", c  # a card, with its stripe down the edge
+
+
+@pytest.mark.parametrize("width", [390, 1400])
+@pytest.mark.parametrize("page", ["/", f"/datasets/{BROKEN}"])
+def test_findings_say_since_when_on_a_phone_too(
+    browser: str, site: Served, page: str, width: int, tmp_path: Path
+) -> None:
+    """Every open finding shows since when it is open (and the run that found it), on a phone too."""
+    since = json.loads(probe(browser, site, page, width, tmp_path, ROWS_PROBE)["data-since"])
+    assert len(since) == 2
+    for shown in since:
+        assert shown, since
+        label, text = shown
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d \(run 1\)", text), text
+        assert label == ('"since "' if width == 390 else "none"), label  # labelled where there is no header
