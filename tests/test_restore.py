@@ -28,6 +28,7 @@ from verifier.cli import main
 from verifier.errors import ConfigError
 from verifier.restore import fetch, load
 from verifier.restore.plan import plan, to_dict
+from verifier.restore.verify import NO_CHECKSUM
 from verifier.runner import RunOptions, RunSummary, run
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -344,8 +345,8 @@ def test_without_a_recorded_checksum_the_content_is_decoded(tmp_path: Path, stor
     out = tmp_path / "out"
     r = fetch.restore(c.config, c.dataset, c.exports[3].export_time, out)
     assert r.exit_code == 0 and r.count("restored") == 8
-    assert {f.verified_by for f in r.files} == {fetch.NO_CHECKSUM}
-    assert "run `verifier run --level full`" in fetch.NO_CHECKSUM
+    assert {f.verified_by for f in r.files} == {NO_CHECKSUM}
+    assert "run `verifier run --level full`" in NO_CHECKSUM
     # a damaged gzip stream of the same size is caught by decoding
     victim = c.exports[2].files[0]
     data = bytearray(victim.read_bytes())

@@ -125,7 +125,7 @@ def restore(
     then moved into place. Existing files are never overwritten: an identical one counts as
     already restored (so a rerun resumes), a different one is refused.
     """
-    from verifier.restore import fetch
+    from verifier.restore import fetch, results
 
     when = _resolve(ctx, dataset, as_of, destination, allow_unverified)
     with _progress(quiet=as_json) as progress:
@@ -143,15 +143,15 @@ def restore(
             decrypt=decrypt,
         )
     if as_json:
-        click.echo(out.dumps(fetch.to_dict(r)))
+        click.echo(out.dumps(results.to_dict(r)))
     else:
         _print_restore(r, dry_run, into)
     return r.exit_code
 
 
 def _print_restore(r: Any, dry_run: bool, into: Path | None) -> None:
-    from verifier.restore import fetch
     from verifier.restore import plan as plan_mod
+    from verifier.restore import results
 
     if not r.plan.intact:
         click.echo(plan_mod.describe(r.plan))
@@ -171,9 +171,9 @@ def _print_restore(r: Any, dry_run: bool, into: Path | None) -> None:
             ],
             title=f"restore {r.plan.dataset_id} as of {iso(r.plan.as_of)} from {r.plan.chosen.destination if r.plan.chosen else '-'}",
         )
-        click.echo(fetch.summary_line(r))
+        click.echo(results.summary_line(r))
     else:
-        click.echo(fetch.describe(r))
+        click.echo(results.describe(r))
     if dry_run and into is not None:
         click.echo(f"would load the chain into {into}")
     if r.load is not None:
