@@ -3,6 +3,7 @@ AEP scenario, which then breaks one thing."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +36,13 @@ class World:
             f'client_secret = "${{{secret_var}}}"\n'
         )
 
+    def drop(self, ds: str, index: int) -> ExportInfo:
+        """Take one export away, as if its slot never ran: its folder and its per-dataset run."""
+        e = self.exports[ds][index]
+        shutil.rmtree(e.path)
+        self.fake.runs = [r for r in self.fake.runs if r["id"] != e.flow_run_id]
+        return e
+
     def runs_for_exports(self, per_dataset: bool = True, **kw: Any) -> None:
         """One successful run per export (per dataset), or one per slot covering every dataset."""
         if per_dataset:
@@ -57,11 +65,12 @@ class World:
 def make_world(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manifest: bool = True, start: datetime = START, **flow: Any
 ) -> Iterator[World]:
-    """Two datasets, three daily exports each from `start`, and a flow over both that agrees."""
+    """Two datasets, four daily exports each from `start` (every slot due at NOW), and a flow over
+    both that agrees."""
     folder = tmp_path / "exports"
     exports = {
         ds: generate_dataset(
-            folder, ds, start=start, count=3, seed=i, manifest=manifest, rows_full=40, rows_incremental=10
+            folder, ds, start=start, count=4, seed=i, manifest=manifest, rows_full=40, rows_incremental=10
         )
         for i, ds in enumerate((DS_A, DS_B))
     }

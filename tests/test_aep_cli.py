@@ -56,8 +56,8 @@ def test_from_aep_to_a_run_with_the_config_unchanged(
 ) -> None:
     store = S3Store(monkeypatch, moto_server)
     params: dict[str, Any] = {"bucketName": store.bucket, "path": "aep", "includeFileManifest": True}
-    # a subprocess run judges by the wall clock: exports of the last three days
-    start = (datetime.now(UTC) - timedelta(days=3)).replace(hour=6, minute=0, second=0, microsecond=0)
+    # a subprocess run judges by the wall clock: four daily exports, the last one settled (2h) by now
+    start = (datetime.now(UTC) - timedelta(days=3, hours=2)).replace(minute=0, second=0, microsecond=0)
     for w in make_world(tmp_path, monkeypatch, start=start, params=params):
         w.runs_for_exports()
         store.upload(w.folder)
@@ -85,4 +85,4 @@ def test_from_aep_to_a_run_with_the_config_unchanged(
         run = verifier("run", "--json", "-", cwd=tmp_path, env=env)
         summary = json.loads(run.stdout)
         assert ([f["code"] for f in summary["findings"]], run.returncode) == ([], 0), run.stderr
-        assert summary["destinations"][0]["exports_checked"] == 6
+        assert summary["destinations"][0]["exports_checked"] == 8

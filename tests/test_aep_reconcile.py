@@ -4,9 +4,10 @@ one thing broken per scenario, exactly one finding expected (and none on the goo
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,14 @@ from tests.servers import Store
 from tests.test_service import serve
 from verifier import config as cfgmod
 from verifier import queries
+from verifier.aep.fetch import FlowSnapshot
+from verifier.aep.model import Flow, FlowRun, Schedule
+from verifier.aep.reconcile import reconcile
 from verifier.catalog import Catalog
 from verifier.config import Config
 from verifier.service.app import create_app
 from verifier.testing.aep_fake import Switches
+from verifier.timeutil import iso
 
 
 @pytest.fixture
@@ -58,15 +63,15 @@ def test_a_clean_dataflow_with_every_export_present_gives_no_finding(
     tmp_path: Path, world: World, switches: Switches
 ) -> None:
     world.fake.switches = switches
-    world.fake.page_size = 2  # three runs per dataset: paging is exercised
+    world.fake.page_size = 2  # four runs per dataset: paging is exercised
     world.runs_for_exports()
     cfg = config(tmp_path, world)
     s = do_run(cfg, "full")
     assert (found(s), s.exit_code) == ([], 0)
     assert sql(cfg, "SELECT flow_id, state, dataset_ids FROM flows") == [(FLOW, "enabled", f'["{DS_A}", "{DS_B}"]')]
-    assert sql(cfg, "SELECT count(*), count(DISTINCT status) FROM flow_runs") == [(6, 1)]
+    assert sql(cfg, "SELECT count(*), count(DISTINCT status) FROM flow_runs") == [(8, 1)]
     linked = sql(cfg, "SELECT count(*) FROM exports e JOIN flow_runs r USING (flow_run_id)")
-    assert linked == [(6,)]
+    assert linked == [(8,)]
     # a second run reads only the runs since the last fetch, and stays clean
     again = do_run(cfg, "metadata", now=NOW + timedelta(hours=1))
     assert (found(again), again.exit_code) == ([], 0)
@@ -83,7 +88,7 @@ def test_without_manifests_runs_are_linked_by_their_scheduled_time(
         s = do_run(cfg)
         assert (found(s), s.exit_code) == ([], 0)
         rows = sql(cfg, "SELECT e.export_time, r.started_at FROM exports e JOIN flow_runs r USING (flow_run_id)")
-        assert len(rows) == 6 and all(r - e == RUN_DELAY for e, r in rows)
+        assert len(rows) == 8 and all(r - e == RUN_DELAY for e, r in rows)
 
 
 def test_a_dataset_of_the_flow_never_exported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,6 +108,74 @@ def test_a_successful_run_whose_folder_is_missing(tmp_path: Path, world: World) 
     assert s.findings[0].export_time == gone.export_time and s.exit_code == 2
 
 
+def test_a_scheduled_slot_with_neither_run_nor_folder(tmp_path: Path, world: World) -> None:
+    """Expected exports come from the schedule: a slot Flow Service never ran is export.missing,
+    once per stretch of such slots, and storage's dataset.schedule_gap for the same hole is not
+    raised beside it (one cause, one finding)."""
+    world.runs_for_exports()
+    hole = world.drop(DS_A, 1)  # between two present exports: storage alone calls it a schedule gap
+    tail = [world.drop(DS_B, 2), world.drop(DS_B, 3)]  # the last two slots: the flow stopped running
+    s = do_run(config(tmp_path, world))
+    got = sorted((f.code, f.dataset_id, f.export_time) for f in s.findings)
+    assert got == [
+        ("export.missing", DS_A, hole.export_time),
+        ("export.missing", DS_B, tail[0].export_time),
+    ]
+    assert s.exit_code == 2
+    by_ds = {f.dataset_id: f.message for f in s.findings}
+    assert "recorded no run for that scheduled time" in by_ds[DS_A] and "later scheduled time" not in by_ds[DS_A]
+    assert f"and 1 later scheduled time(s) up to {iso(tail[1].export_time)}" in by_ds[DS_B]
+
+
+def _day(d: int, h: int = 6) -> datetime:
+    return datetime(2026, 11, d, h, tzinfo=UTC)  # NOW is the 20th, 12:00
+
+
+@pytest.mark.parametrize(
+    ("schedule", "state", "run_at", "retention", "expected"),
+    [
+        # the reconcile window: the last 7 days of slots (the 14th to the 20th), one stretch
+        ((_day(10), None), "enabled", None, None, [("export.missing", _day(14), 6)]),
+        # a slot younger than settle_time (2h) is not due yet
+        ((_day(20, 11), None), "enabled", None, None, []),
+        # nothing before startTime, nothing after endTime (which is itself flow.ended)
+        ((_day(16), _day(18, 7)), "enabled", None, None, [("export.missing", _day(16), 2), ("flow.ended", None, 0)]),
+        # a disabled flow skips its slots: flow.disabled is the one finding
+        ((_day(10), None), "disabled", None, None, [("flow.disabled", None, 0)]),
+        # the store's retention (DLZ: 7 days; here 2): an older empty slot may have been deleted
+        ((_day(10), None), "enabled", None, timedelta(days=2), [("export.missing", _day(19), 1)]),
+        # a slot whose run is still going is not missing: it splits the stretch
+        (
+            (_day(10), None),
+            "enabled",
+            _day(18, 7),
+            None,
+            [("export.missing", _day(14), 3), ("export.missing", _day(19), 1)],
+        ),
+    ],
+    ids=["window", "settle", "start-end", "disabled", "retention", "in-progress"],
+)
+def test_expected_slots_come_from_the_schedule(
+    tmp_path: Path,
+    schedule: tuple[datetime, datetime | None],
+    state: str,
+    run_at: datetime | None,
+    retention: timedelta | None,
+    expected: list[tuple[str, datetime | None, int]],
+) -> None:
+    start, end = schedule
+    flow = Flow(FLOW, "Dataset export", state, "", [], [], Schedule(start, 1, "day", end, None, None))
+    runs = [] if run_at is None else [FlowRun("r1", FLOW, "processing", run_at, None, None, None, None, [], set())]
+    dest = local_config(tmp_path, tmp_path).destinations[0]
+    out = reconcile(dest, FlowSnapshot(flow, {DS_A: "Events"}, [], runs), runs, [], NOW, retention)
+    got = sorted(
+        (f.code, f.export_time, int(m.group(1)) if (m := re.search(r"and (\d+) later", f.message)) else 0)
+        for f in out.findings
+    )
+    assert got == sorted(expected, key=lambda x: (x[0], x[1] or NOW))
+    assert out.reconciled == {DS_A}
+
+
 def test_a_folder_no_run_accounts_for(tmp_path: Path, world: World) -> None:
     world.runs_for_exports()
     orphan = world.exports[DS_B][1]
@@ -114,6 +187,7 @@ def test_a_folder_no_run_accounts_for(tmp_path: Path, world: World) -> None:
 
 def test_a_failed_run_is_reported_with_adobes_error(tmp_path: Path, world: World) -> None:
     world.runs_for_exports()
+    world.drop(DS_A, 3), world.drop(DS_B, 3)  # tonight's slot: its one run failed, no folder (one finding)
     world.fake.add_run(
         FLOW,
         NOW - timedelta(hours=5, minutes=55),
@@ -148,16 +222,17 @@ def test_a_failed_run_is_reported_with_adobes_error(tmp_path: Path, world: World
         ({"end": NOW + timedelta(days=5)}, "flow.ending", 1),
         ({"end": NOW - timedelta(hours=1)}, "flow.ended", 2),
         ({"file_type": "JSON"}, "flow.settings_mismatch", 1),
-        ({"interval": 12, "unit": "hour"}, "flow.settings_mismatch", 1),
+        ({"config": {"schedule": "12h"}}, "flow.settings_mismatch", 1),  # storage sees 12h gaps: not said twice
         ({"template": "%DESTINATION%_%DATASET_ID%_%DATETIME(YYYYMMdd_HHmmss)%"}, "flow.settings_mismatch", 1),
     ],
 )
 def test_flow_state_and_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flow: dict[str, Any], expected: str, exit_code: int
 ) -> None:
+    dest = flow.pop("config", {})
     for w in make_world(tmp_path, monkeypatch, **flow):
         w.runs_for_exports()
-        s = do_run(config(tmp_path, w))
+        s = do_run(config(tmp_path, w, **dest))
         assert (found(s), s.exit_code) == ([(expected, None)], exit_code)
 
 
@@ -183,7 +258,7 @@ def test_adobe_refusing_the_credentials_is_incomplete_and_storage_is_still_check
     )
     s = do_run(cfg)
     assert (found(s), s.exit_code, s.status) == ([("aep.unreachable", None)], 3, "incomplete")
-    assert s.destinations[0].exports_checked == 6
+    assert s.destinations[0].exports_checked == 8
     assert "client_secret" in s.findings[0].message
     stored = sql(cfg, "SELECT message FROM findings")
     assert all("not-the-secret-x9" not in m for (m,) in stored)
@@ -203,4 +278,4 @@ def test_on_s3_a_missing_export_and_a_failed_run_are_found(tmp_path: Path, world
     path.write_text(f'[catalog]\npath = "{tmp_path / "c.duckdb"}"\n{snippet}\n{world.aep_toml()}')
     s = do_run(cfgmod.load(path))
     assert found(s) == [("export.missing", DS_B), ("flow.run_failed", DS_A)]
-    assert s.exit_code == 2 and s.destinations[0].exports_checked == 5
+    assert s.exit_code == 2 and s.destinations[0].exports_checked == 7

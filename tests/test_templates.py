@@ -63,7 +63,7 @@ def _retemplate(folder: Path, out: Path) -> None:
 def test_a_custom_template_verifies_like_the_default_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for w in make_world(tmp_path, monkeypatch, template=FLAT):
         w.runs_for_exports()
-        inject(w.exports[DS_B][2], "parquet_truncated")
+        inject(w.exports[DS_B][3], "parquet_truncated")
         flat = tmp_path / "flat"
         flat.mkdir()
         _retemplate(w.folder, flat)
@@ -71,13 +71,13 @@ def test_a_custom_template_verifies_like_the_default_one(tmp_path: Path, monkeyp
         cfg = local_config(tmp_path, flat, w.aep_toml(), flows=[FLOW], stale_after="3650d", folder_template=FLAT)
         s = do_run(cfg, "full")
         got = sorted((f.code, f.dataset_id, f.export_time) for f in s.findings)
-        bad = w.exports[DS_B][2].export_time
+        bad = w.exports[DS_B][3].export_time
         assert got == [("layout.unexpected_entry", None, None), ("parquet.corrupt", DS_B, bad)]
-        assert s.destinations[0].exports_checked == 6
-        assert sql(cfg, "SELECT count(*) FROM exports WHERE flow_run_id IS NOT NULL") == [(6,)]
+        assert s.destinations[0].exports_checked == 8
+        assert sql(cfg, "SELECT count(*) FROM exports WHERE flow_run_id IS NOT NULL") == [(8,)]
         # restore works from the template's folders, into the usual layout
         p = plan(cfg, DS_A, NOW)
-        assert p.intact and len(p.links) == 3
+        assert p.intact and len(p.links) == 4
         out = tmp_path / "restored"
         r = fetch.restore(cfg, DS_A, NOW, out)
         assert r.exit_code == 0 and r.count("restored") == sum(len(e.files) for e in w.exports[DS_A])

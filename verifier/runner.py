@@ -142,16 +142,22 @@ def _run(
             scanned.append(_scan_destination(catalog, verdicts, dest, opts, now, progress))
         sampled = _plan_full_reads(catalog, scanned, opts)
         results: list[DestinationResult] = []
+        held: list[Finding] = []  # schedule gaps of destinations with flows: the AEP step may explain them
         for dest, backend, listing, prev, res in scanned:
             if listing is not None and not _cancelled(opts):
-                _verify_destination(
+                held += _verify_destination(
                     catalog, verdicts, run_id, dest, backend, listing, prev, res, opts, sampled, now, progress, shared
                 )
             _tally(res, verdicts)
             results.append(res)
             backend.close()
         if config.aep is not None and not _cancelled(opts):
-            verdicts.report(Scope(""), _aep_step(config, scanned, now, opts))  # each names its destination
+            verdicts.report(Scope(""), _aep_step(config, scanned, now, opts, held))  # each names its destination
+        else:
+            verdicts.report(Scope(""), held)
+        if held or config.aep is not None:
+            for res in results:
+                _tally(res, verdicts)  # with the findings of the AEP step and the gaps held for it
         return _finish(catalog, verdicts, run_id, opts, started, t0, results)
     except CatalogError:  # deleted, replaced or damaged mid-run: say so, never leave the run `running`
         with contextlib.suppress(VerifierError):
@@ -263,15 +269,17 @@ def _aep_step(
     ],
     now: datetime,
     opts: RunOptions,
+    gaps: list[Finding],
 ) -> list[Finding]:
-    """Reconcile with Flow Service the destinations with `flows` that could be listed tonight."""
+    """Reconcile with Flow Service the destinations with `flows` that could be listed tonight;
+    `gaps` (their held schedule gaps) come back unless the reconciliation explains them."""
     from verifier.aep.sync import run_step
 
     assert config.aep is not None
     dests = [(d, b.retention) for d, b, listing, _p, _r in scanned if listing is not None and d.flows]
     if not dests:
-        return []
-    return run_step(config.aep, config.catalog_path, dests, now, opts.datasets)
+        return gaps
+    return run_step(config.aep, config.catalog_path, dests, now, opts.datasets, gaps)
 
 
 def _safe_url(backend: Backend) -> str:
@@ -319,7 +327,8 @@ def _verify_destination(
     now: datetime,
     progress: Progress,
     shared: executors.DaskExecutor | None = None,
-) -> None:
+) -> list[Finding]:
+    """Verify one listed destination; returns the schedule gaps held for the AEP step (with `flows`)."""
     verdicts.report(Scope(dest.name), sr.findings)
     carried = catalog.load_open_findings(dest.name)
     kinds = _kinds(dest, sr, prev)
@@ -408,7 +417,7 @@ def _verify_destination(
                 done(checked)
     verdicts.flush()
     if _cancelled(opts):
-        return  # vanished and dataset checks need the whole listing verified: skipped
+        return []  # vanished and dataset checks need the whole listing verified: skipped
 
     # exports recorded earlier and gone now
     vanished_out = history.vanished_exports(
@@ -418,9 +427,17 @@ def _verify_destination(
         verdicts.outcome(out)
     verdicts.flush()
     by_dataset = history.dataset_findings(dest, sr, prev, outcomes_all + vanished_out, now, backend)
+    held: list[Finding] = []
     for ds_id, fs in by_dataset.items():
+        if dest.flows:  # the flow's schedule, not inference, says what is expected (docs/aep.md)
+            gaps = [f for f in fs if f.code == "dataset.schedule_gap"]
+            for g in gaps:
+                g.destination, g.dataset_id = dest.name, ds_id
+            held += gaps
+            fs = [f for f in fs if f.code != "dataset.schedule_gap"]
         verdicts.report(Scope(dest.name, ds_id), fs)
     catalog.upsert_destination(dest, res.url, now)
+    return held
 
 
 def _tally(res: DestinationResult, verdicts: Verdicts) -> None:

@@ -33,6 +33,9 @@ class Reconciliation:
     findings: list[Finding] = field(default_factory=list)
     links: dict[tuple[str, datetime], str] = field(default_factory=dict)  # (dataset, time) -> run id
     scheduled: dict[str, datetime] = field(default_factory=dict)  # run id -> the slot it served
+    # datasets whose expected exports came from a known schedule: storage's own gap inference
+    # (dataset.schedule_gap) is not raised for them, the findings here say why a slot is empty
+    reconciled: set[str] = field(default_factory=set)
 
 
 def slot_of(started: datetime | None, schedule: Schedule) -> datetime | None:
@@ -81,6 +84,8 @@ def reconcile(
         by_ds.setdefault(e.dataset_id, []).append(e)
     for ds in sorted(snap.datasets):
         _dataset(out, dest, snap, ds, [r for r in recent if ds in covered(r, snap)], by_ds.get(ds, []), now, retention)
+    if sched.start is not None:
+        out.reconciled.update(snap.datasets)
     for f in out.findings:
         f.destination, f.found_at = dest.name, now
     return out
@@ -106,20 +111,21 @@ def _dataset(
         r for r in runs if r.status == "success" and (r.completed_at or r.started_at or now) <= now - dest.settle_time
     ]
     flow = snap.flow
-    if not facts:
-        if settled:
-            last = max(settled, key=lambda r: r.started_at or now)
-            out.findings.append(
-                Finding(
-                    "dataset.not_exported",
-                    f"dataset {ds} ({snap.datasets[ds] or 'no name'}) is in dataflow {flow.id} ({flow.name}), whose "
-                    f"run {last.id} succeeded at {iso(last.started_at)}, but {dest.name} holds no export of it: check "
-                    "the dataflow's target folder and that the dataset has data",
-                    dataset_id=ds,
-                )
+    if not facts and settled:
+        last = max(settled, key=lambda r: r.started_at or now)
+        out.findings.append(
+            Finding(
+                "dataset.not_exported",
+                f"dataset {ds} ({snap.datasets[ds] or 'no name'}) is in dataflow {flow.id} ({flow.name}), whose "
+                f"run {last.id} succeeded at {iso(last.started_at)}, but {dest.name} holds no export of it: check "
+                "the dataflow's target folder and that the dataset has data",
+                dataset_id=ds,
             )
+        )
         return
     known = {e.export_time: e for e in facts}
+    if flow.state != "disabled":  # disabled: flow.disabled is the one finding for the slots it skips
+        _slots_without_run(out, dest, snap, ds, runs, known, now, retention)
     step = flow.schedule.step
     reported: set[datetime] = set()
     for r in settled:
@@ -158,6 +164,53 @@ def _dataset(
         if e.flow_run_id != run.id:
             out.links[(ds, e.export_time)] = run.id
         _record_counts(out, e, run, snap, ds)
+
+
+def _slots_without_run(
+    out: Reconciliation,
+    dest: Destination,
+    snap: FlowSnapshot,
+    ds: str,
+    runs: list[FlowRun],
+    known: dict[datetime, ExportFact],
+    now: datetime,
+    retention: timedelta | None,
+) -> None:
+    """`export.missing` for scheduled slots with neither a folder nor any run of the dataset.
+
+    Slots are the schedule's (`startTime` + k × interval, before `endTime`) inside the reconcile
+    window (the last 7 days, no older than the store's retention) and past `settle_time`. A slot
+    whose run failed is `flow.run_failed`'s, one whose run succeeded is the other `export.missing`,
+    one whose run is still going is not due: only a slot Flow Service has no run for is said here.
+    A stretch of such slots is one finding, at its first slot (one cause: the flow did not run).
+    """
+    since = now - LOOKBACK
+    if retention is not None:
+        since = max(since, now - retention)
+    slots = snap.flow.schedule.slots(since, now - dest.settle_time)
+    served = {out.scheduled[r.id] for r in runs if r.id in out.scheduled}
+    stretches: list[list[datetime]] = [[]]
+    for t in slots:
+        if t in known or t in served:
+            if stretches[-1]:
+                stretches.append([])
+        else:
+            stretches[-1].append(t)
+    flow = snap.flow
+    for stretch in (s for s in stretches if s):
+        first, last = stretch[0], stretch[-1]
+        more = f" and {len(stretch) - 1} later scheduled time(s) up to {iso(last)}" if len(stretch) > 1 else ""
+        out.findings.append(
+            Finding(
+                "export.missing",
+                f"dataflow {flow.id} ({flow.name}) is scheduled to export dataset {ds} at {iso(first)}{more}, "
+                f"but Flow Service recorded no run for that scheduled time and {dest.name} holds no folder for "
+                "it: check the dataflow's runs in Experience Platform (Monitoring > Dataflows); a schedule "
+                "change or an outage at Adobe can skip a run",
+                dataset_id=ds,
+                export_time=first,
+            )
+        )
 
 
 def _record_counts(out: Reconciliation, e: ExportFact, run: FlowRun, snap: FlowSnapshot, ds: str) -> None:
