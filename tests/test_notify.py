@@ -187,3 +187,39 @@ def test_notify_config_is_validated(tmp_path: Path) -> None:
         )
         assert r.returncode == 4, (extra, r.stderr)
         assert expected in r.stderr, (extra, r.stderr)
+
+
+def test_a_deeper_re_read_is_new_nowhere(tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three nights, the second re-reading every export at a deeper level (which records each finding
+    anew): the findings stay those of run 1 for the CLI's marks, the service's log line and
+    `only_new`, as for the view open_findings (issue 14: all five were marked [new] after the demo)."""
+    from verifier import config as cfgmod
+    from verifier.notify import after_run
+    from verifier.report import run_log_line
+    from verifier.testing.runs import do_run, sql
+
+    cfg_path, env = _setup(tmp_path, receiver)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    _truncate_first_data_file(tmp_path)
+    cfg = cfgmod.load(cfg_path)
+    lines = []
+    for level in ("metadata", "full", "metadata"):
+        summary = do_run(cfg, level=level)
+        assert summary.exit_code == 2
+        after_run(cfg.notify, cfg.catalog_path, summary)
+        lines.append(run_log_line(summary).rsplit(";", 1)[0])
+    assert lines == [
+        "run 1 completed: exit 2 (at least one error finding); 3 errors, 0 warnings, 0 infos; "
+        "3 new (manifest.size_mismatch x1, parquet.corrupt x1, restore.chain_broken x1)",
+        "run 2 completed: exit 2 (at least one error finding); 3 errors, 0 warnings, 0 infos; 0 new",
+        "run 3 completed: exit 2 (at least one error finding); 3 errors, 0 warnings, 0 infos; 0 new",
+    ]
+    assert len(receiver.posts("/hook")) == 1  # sent after run 1, not again after the re-read
+    assert sql(cfg, "SELECT DISTINCT first_run_id FROM open_findings") == [(1,)]
+    r = subprocess.run(
+        [*VERIFIER, "findings", "--last", "--config", str(cfg_path)], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    marks = [line.rsplit("  ", 1)[1] for line in r.stdout.splitlines() if line.startswith("ERROR")]
+    assert marks == ["[open since run 1]"]  # one cause: the file, with what follows from it under it

@@ -9,6 +9,7 @@ from typing import Any
 from verifier.catalog import Catalog
 from verifier.catalog.db import connect, from_db
 from verifier.catalog.records import SampledRunRow, sampled_runs
+from verifier.catalog.views import STREAK_CTES
 from verifier.sampling import RunLedger, SampledRun, runs_to_full_coverage
 
 
@@ -121,16 +122,21 @@ def findings(
 ) -> list[dict[str, Any]]:
     order = {"info": 0, "warning": 1, "error": 2}
     min_rank = order.get(severity or "info", 0)
+    # first_run_id: the first run of the finding's streak, as the view open_findings says (its SQL)
+    order_by = """ORDER BY run_id, CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
+                     destination, dataset_id, export_time, uri, code"""
     with connect(catalog.path, read_only=True) as con:
         rows = _rows(
             con.execute(
                 f"""
-            SELECT run_id, destination, dataset_id, export_time, uri, code, severity, message, found_at, first_run_id
-            FROM findings WHERE (? IS NULL OR run_id = ?) AND (? IS NULL OR dataset_id = ?)
-              AND CASE severity WHEN 'error' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END >= ?
-            ORDER BY run_id, CASE severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
-                     destination, dataset_id, export_time, uri, code
-            {"LIMIT " + str(int(limit)) if limit else ""}""",
+            WITH open AS (
+                SELECT * FROM findings WHERE (? IS NULL OR run_id = ?) AND (? IS NULL OR dataset_id = ?)
+                  AND CASE severity WHEN 'error' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END >= ?
+                {order_by} {"LIMIT " + str(int(limit)) if limit else ""}
+            ), {STREAK_CTES}
+            SELECT run_id, destination, dataset_id, export_time, uri, code, severity, message, found_at,
+                   opened_in AS first_run_id
+            FROM opened {order_by}""",
                 [run_id, run_id, dataset, dataset, min_rank],
             )
         )

@@ -237,6 +237,7 @@ def _finish(
     finished = utcnow()
     status = "cancelled" if cancelled else "incomplete" if incomplete else "completed"
     catalog.finish_run(run_id, status=status, exit_code=code, stats=_run_stats(verdicts, results, t0))
+    catalog.mark_streaks(run_id, findings)  # "new" means what open_findings says: a new streak
     return RunSummary(
         run_id=run_id,
         level=opts.level,

@@ -28,6 +28,7 @@ from verifier.catalog.records import (
     load_files,
     load_open_findings,
     sampled_runs,
+    streak_starts,
     write_outcomes,
 )
 from verifier.config import Destination
@@ -191,6 +192,16 @@ class Catalog:
             con.execute("BEGIN TRANSACTION")
             insert_findings(con, run_id, list(findings))
             con.execute("COMMIT")
+
+    def mark_streaks(self, run_id: int, findings: Sequence[Finding]) -> None:
+        """Set each finding's extra["first_run_id"] to the first run of its streak (as open_findings
+        says), so that every "new" / "open since" mark (CLI, service log, notifications) agrees."""
+        with self._connect() as con:
+            starts = streak_starts(con, run_id)
+        for f in findings:
+            first = starts.get((f.destination, f.dataset_id, to_db(f.export_time), f.code))
+            if first is not None:
+                f.extra["first_run_id"] = first
 
     # -- reading ------------------------------------------------------------------
     def query(self, sql: str, limits: sandbox.Limits | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -495,6 +495,23 @@ def load_open_findings(
     return out
 
 
+StreakKey = tuple[str | None, str | None, datetime | None, str]  # destination, dataset, export time, code
+
+
+def streak_starts(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[StreakKey, int]:
+    """For the findings of `run_id`: the first run of each one's unbroken streak, as the view
+    open_findings says it (its SQL, views.STREAK_CTES). A re-read at a deeper level records a
+    finding anew (first_run_id = that run) without starting a new streak."""
+    from verifier.catalog.views import STREAK_CTES
+
+    rows = con.execute(
+        f"WITH open AS (SELECT * FROM findings WHERE run_id = ?), {STREAK_CTES} "
+        "SELECT destination, dataset_id, export_time, code, min(opened_in) FROM opened GROUP BY ALL",
+        [run_id],
+    ).fetchall()
+    return {(d, ds, t, code): int(first) for d, ds, t, code, first in rows}
+
+
 @dataclass
 class SampledRunRow:
     run_id: int

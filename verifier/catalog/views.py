@@ -62,9 +62,10 @@ open AS (
         ELSE ld.run_id END
 )"""
 
-_OPEN_FINDINGS = f"""
-WITH {_OPEN_NOW},
-clean AS (
+# The streak of each finding in a CTE named `open` (rows of `findings`): `opened` is those rows with
+# `opened_in`, the first run of the streak. Shared with every reader that marks findings new or
+# open since (queries.findings, Catalog.mark_streaks) so that all say what this view says.
+STREAK_CTES = """clean AS (
     SELECT o.finding_id, max(v.run_id) AS run_id
     FROM open o JOIN verifications v
       ON v.destination = o.destination AND v.dataset_id = o.dataset_id AND v.export_time = o.export_time
@@ -85,7 +86,11 @@ streak AS (
 opened AS (
     SELECT o.*, least(coalesce(o.first_run_id, o.run_id), coalesce(s.run_id, o.run_id)) AS opened_in
     FROM open o LEFT JOIN streak s ON s.finding_id = o.finding_id
-)
+)"""
+
+_OPEN_FINDINGS = f"""
+WITH {_OPEN_NOW},
+{STREAK_CTES}
 SELECT o.destination, o.dataset_id, o.export_time, o.uri, o.code, o.severity, o.message,
        o.opened_in AS first_run_id, coalesce(first.started_at, o.found_at) AS since,
        o.run_id AS last_run_id, o.found_at, o.finding_id
