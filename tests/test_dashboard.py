@@ -197,6 +197,7 @@ def probe(browser: str, site: Served, path: str, width: int, tmp_path: Path, scr
         page = client.get(path).text
     js = f"<script>document.body.style.width = '{width}px';"
     js += f"document.body.dataset.sw = document.body.scrollWidth;{script}</script>"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     html = tmp_path / f"page-{width}.html"
     html.write_text(page.replace("</body>", js + "</body>"))
     proc = subprocess.run(
@@ -352,3 +353,26 @@ def test_findings_say_since_when_on_a_phone_too(
         label, text = shown
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d \(run 1\)", text), text
         assert label == ('"since "' if width == 390 else "none"), label  # labelled where there is no header
+
+
+BEHIND_PROBE = """
+document.body.dataset.behind = JSON.stringify([...document.querySelectorAll('td.restorable')].map((td) => {
+  const b = td.querySelector('.behind');
+  return [td.dataset.latestRestorable, b !== null && b.getBoundingClientRect().width > 0];
+}));
+"""
+
+
+@pytest.mark.parametrize("width", [390, 1400])
+def test_dataset_page_says_the_restorable_point_is_behind(
+    browser: str, site: Served, env: Env, width: int, tmp_path: Path
+) -> None:
+    """The dataset page marks the latest restorable point "behind" when it is older than the last
+    export, as the front page does; not when the last export is restorable."""
+    day = lambda n: (env.start + timedelta(days=n)).strftime("%Y-%m-%d %H:%M")  # noqa: E731
+    broken = json.loads(probe(browser, site, f"/datasets/{BROKEN}", width, tmp_path, BEHIND_PROBE)["data-behind"])
+    assert broken == [[day(1), True]]
+    good = json.loads(probe(browser, site, f"/datasets/{GOOD}", width, tmp_path / "good", BEHIND_PROBE)["data-behind"])
+    assert good == [[day(4), False]]
+    front = json.loads(probe(browser, site, "/", width, tmp_path / "front", BEHIND_PROBE)["data-behind"])
+    assert sorted(front) == sorted([[day(1), True], [day(4), False]])
