@@ -181,6 +181,40 @@ def test_restore_form_renders_a_plan(browser: str, site: Served, env: Env, tmp_p
     assert "intact" in " ".join(dom.text)
 
 
+@pytest.mark.parametrize("width", [390, 1400])
+def test_restore_plan_marks_what_follows_a_broken_link(
+    browser: str, site: Served, env: Env, width: int, tmp_path: Path
+) -> None:
+    """A broken plan: the failed link red, the intact exports after it marked unrestorable (they
+    showed a plain "ok"), paths relative to the destination (the full URI as the tooltip), and
+    export times as the other tables show them."""
+    as_of = (env.start + timedelta(days=4, hours=1)).strftime("%Y-%m-%dT%H:%MZ")
+    page = f"/restore?dataset_id={BROKEN}&as_of={quote(as_of)}"
+    dom = render(browser, f"{site.url}{page}&token={quote(TOKEN)}", tmp_path / "profile")
+    if dom.find("p", id="plan-error") and "not available" in " ".join(dom.text):
+        pytest.skip("verifier.restore.plan is not in this build")
+    links = dom.find("tr", "link")
+    assert [(r["data-status"], r["data-unrestorable"]) for r in links] == [
+        ("ok", "no"),
+        ("ok", "no"),
+        ("failed", "no"),
+        ("ok", "yes"),
+        ("ok", "yes"),
+    ]
+    assert len(dom.find("tr", "export-broken")) == 1 and len(dom.find("tr", "export-unrestorable")) == 2
+    assert len(dom.find("span", "unrestorable")) == 2
+    text = "".join(dom.text)
+    assert "file://" not in text and str(env.tmp) not in text
+    assert f"{BROKEN}/exportTime=" in text  # the broken link's problem names its file, relative
+    assert all(td["title"].startswith("file://") for td in dom.find("td", "when"))
+    day = lambda n: (env.start + timedelta(days=n)).strftime("%Y-%m-%d %H:%M")  # noqa: E731
+    assert all(day(n) in text for n in range(5))
+    # on a phone too: the unrestorable cards tinted whole, as on the dataset page
+    cards = json.loads(probe(browser, site, page, width, tmp_path / "probe", ROWS_PROBE)["data-cards"])
+    assert [c["bg"] for c in cards] == [BROKEN_TINT, UNRESTORABLE_TINT, UNRESTORABLE_TINT]
+    assert all(set(c["cells"]) == {CLEAR} for c in cards)
+
+
 def test_without_the_token_the_browser_sees_nothing(browser: str, site: Served, tmp_path: Path) -> None:
     dom = render(browser, f"{site.url}/datasets/{BROKEN}", tmp_path / "profile")
     assert not dom.find("svg", "history")

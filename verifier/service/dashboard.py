@@ -17,7 +17,7 @@ from verifier.service.access import CatalogReader
 from verifier.service.actions import ApiError, restore_plan_dict
 from verifier.service.chart import LAYOUTS, export_chart, human_bytes, human_count, when
 from verifier.service.scheduler import service_run_options
-from verifier.service.triaged import mark_shown_status, shown_findings
+from verifier.service.triaged import mark_shown_status, shown_findings, shown_plan
 from verifier.timeutil import iso, utcnow
 
 router = APIRouter(include_in_schema=False)
@@ -123,6 +123,8 @@ def restore(
             plan = restore_plan_dict(request.app, dataset_id, as_of, destination or None, allow_unverified)
         except ApiError as exc:
             error, status = f"{exc.error}: {exc.detail}", exc.status
+        else:
+            plan = shown_plan(plan, _urls(request))
     return _page(
         request,
         "restore.html",

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from verifier.findings import Finding, Severity
-from verifier.triage import flatten, relativizer, short_message, triage
+from verifier.triage import Relativizer, flatten, relativizer, short_message, triage
 
 
 def _finding(row: dict[str, Any]) -> Finding | None:
@@ -58,3 +58,28 @@ def mark_shown_status(exports: list[dict[str, Any]], health: dict[str, Any] | No
             continue
         if latest is None or (e["export_time"] is not None and e["export_time"] > latest):
             e["shown_status"] = "unrestorable"
+
+
+def shown_plan(plan: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
+    """A restore plan (`restore-plan --json`'s shape) for the page: each link's `problem` with
+    paths relative to the destination (`where`: its folder, relative), and `unrestorable`
+    for an intact link after a broken one (it cannot be restored, so it never looks ok). Export
+    times as the tables show them. The full URIs stay in the links, for the tooltip and the API."""
+    rel = Relativizer(urls)
+    dest = plan.get("destination") or ""
+    links, broken_before = [], False
+    for lk in plan.get("links", []):
+        links.append(
+            {
+                **lk,
+                "when": (lk.get("export_time") or "—").replace("T", " ")[:16],
+                "where": rel.text(lk.get("uri") or "", dest),
+                "problem": rel.text(lk["problem"], dest) if lk.get("problem") else None,
+                "unrestorable": broken_before and bool(lk.get("intact")),
+            }
+        )
+        broken_before = broken_before or not lk.get("intact")
+    considered = [
+        {**d, "reason": rel.text(d.get("reason") or "", d.get("name") or "")} for d in plan.get("destinations", [])
+    ]
+    return {**plan, "links": links, "destinations": considered}
