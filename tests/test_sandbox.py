@@ -58,13 +58,26 @@ def test_planning_is_stopped_at_the_time_limit(catalog: Path) -> None:
 
 
 def test_a_long_cli_query_cannot_keep_a_run_out(tmp_path: Path) -> None:
+    """The longest time limit allowed (15 s, the CLI's and the API's alike) still lets a run in:
+    a run waits 30 s for the catalog. Anything longer is refused, pointing to `catalog export`."""
     generate_dataset(tmp_path / "exports", "ds1", start=START, count=2, rows_full=20, rows_incremental=5)
     dest = {"name": "local", "type": "local", "url": str(tmp_path / "exports"), "stale_after": "3650d"}
     cfg = write_config(tmp_path, [dest])
     Catalog(tmp_path / "catalog.duckdb").create()
     verifier = [sys.executable, "-m", "verifier"]
+    longer = subprocess.run(
+        [*verifier, "sql", "--config", str(cfg), "--timeout", "15.5", "SELECT 1"], capture_output=True, text=True
+    )
+    assert longer.returncode == 4
+    assert longer.stderr.splitlines()[-1] == (
+        "Invalid value for '--timeout': 15.5 s: a query may run at most 15 s, so that it can never keep a "
+        "`verifier run` out (a run waits 30 s for the catalog); for longer analysis, copy the catalog out "
+        "with `verifier catalog export DIR` and query the copy"
+    )
+    with pytest.raises(sandbox.SqlError, match=r"^time limit 3600 s: a query may run at most 15 s"):
+        sandbox.Limits(timeout_s=3600)  # POST /api/sql's limit goes through the same check
     sql = subprocess.Popen(
-        [*verifier, "sql", "--config", str(cfg), CROSS_JOIN],  # the default limit: 10 s
+        [*verifier, "sql", "--config", str(cfg), "--timeout", "15", CROSS_JOIN],  # the longest allowed
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -76,7 +89,7 @@ def test_a_long_cli_query_cannot_keep_a_run_out(tmp_path: Path) -> None:
     _, err = sql.communicate(timeout=60)
     assert sql.returncode == 4
     assert err in (
-        "verifier: query failed: the query ran longer than 10s and was stopped\n",
+        "verifier: query failed: the query ran longer than 15s and was stopped\n",
         "verifier: the catalog is busy (a run is writing it); try again in a moment\n",  # the run got in first
     )
     assert run.returncode == 0, run.stderr

@@ -12,6 +12,8 @@ Why these limits (see the README's SQL section): the catalog of a large estate a
 useful question in well under a second with 256 MB; a run waits 30 s for the catalog file, so a
 10 s query cannot make it fail; 8 MiB of JSON is far more than a person reads and small enough for
 a browser; Python and DuckDB map about 0.7 GiB of address space before doing anything, hence 1.5 GiB.
+A query's time limit is at most half the run's wait (MAX_TIMEOUT_S): the other half is margin for
+the kill, the child's exit and a busy machine, so no allowed limit can keep the nightly run out.
 """
 
 from __future__ import annotations
@@ -27,10 +29,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from verifier.catalog.db import LOCK_WAIT_S
 from verifier.errors import CatalogError, CatalogLocked
 
 CHILD = Path(__file__).with_name("sandbox_child.py")
 STARTUP_S = 15.0  # a cold interpreter importing DuckDB on a busy machine; not part of the query's limit
+MAX_TIMEOUT_S = LOCK_WAIT_S / 2  # 15 s: a query killed at its limit lets go of the file well before a run gives up
+
+
+def timeout_problem(timeout_s: float) -> str | None:
+    """Why a time limit is not allowed (None: it is), for the CLI's --timeout and Limits alike."""
+    if 0 < timeout_s <= MAX_TIMEOUT_S:
+        return None
+    return (
+        f"{timeout_s:g} s: a query may run at most {MAX_TIMEOUT_S:g} s, so that it can never keep a "
+        f"`verifier run` out (a run waits {LOCK_WAIT_S:g} s for the catalog); for longer analysis, copy the "
+        "catalog out with `verifier catalog export DIR` and query the copy"
+    )
 
 
 @dataclass(frozen=True)
@@ -43,6 +58,11 @@ class Limits:
     threads: int = 1
     address_space_mb: int = 1536
     lock_wait_s: float = 10.0  # while a run writes: then "catalog busy"
+
+    def __post_init__(self) -> None:
+        problem = timeout_problem(self.timeout_s)
+        if problem:
+            raise SqlError(f"time limit {problem}")
 
 
 @dataclass
