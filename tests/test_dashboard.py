@@ -410,3 +410,25 @@ def test_dataset_page_says_the_restorable_point_is_behind(
     assert good == [[day(4), False]]
     front = json.loads(probe(browser, site, "/", width, tmp_path / "front", BEHIND_PROBE)["data-behind"])
     assert sorted(front) == sorted([[day(1), True], [day(4), False]])
+
+
+MSG_PROBE = """
+document.body.dataset.msgs = JSON.stringify([...document.querySelectorAll('tr.finding')].map((tr) => [
+  tr.dataset.code, tr.querySelector('td.msg .where')?.innerText ?? '', tr.querySelector('td.msg').innerText,
+]));
+"""
+
+
+@pytest.mark.parametrize("width", [390, 1400])
+@pytest.mark.parametrize("page", ["/", f"/datasets/{BROKEN}"])
+def test_consequences_name_the_dataset_once(browser: str, site: Served, page: str, width: int, tmp_path: Path) -> None:
+    """A consequence's path starts with the dataset id; its message no longer starts with it again
+    (`0bad…/exportTime=…` over `0bad…: the export of …`)."""
+    msgs = json.loads(probe(browser, site, page, width, tmp_path, MSG_PROBE)["data-msgs"])
+    chain = [m for m in msgs if m[0] == "restore.chain_broken"]
+    assert len(chain) == 1
+    _code, where, text = chain[0]
+    assert where.replace("\n", "").startswith(f"{BROKEN}/exportTime="), where
+    message = text.split("\n", 1)[1]
+    assert message.startswith("the export of "), message
+    assert text.count(BROKEN) == 1, text

@@ -40,9 +40,21 @@ def shown_findings(rows: list[dict[str, Any]], urls: dict[str, str]) -> list[dic
     for f, consequence in flatten(triage(findings)):
         row = f.extra["row"]
         assert isinstance(row, dict)
-        out.append({**row, "consequence": consequence, "where": rel(f) if f.uri else "", "text": short_message(f, rel)})
+        where = rel(f) if f.uri else ""
+        out.append(
+            {**row, "consequence": consequence, "where": where, "text": _unrepeated(short_message(f, rel), f, where)}
+        )
     out.extend({**r, "consequence": False, "where": r.get("uri") or "", "text": r.get("message") or ""} for r in unread)
     return out
+
+
+def _unrepeated(text: str, f: Finding, where: str) -> str:
+    """The message without the dataset id it starts with when the path shown above it starts with
+    that id already (`restore.chain_broken`: `ds1/exportTime=…` over `ds1: the export of …`)."""
+    ds = f.dataset_id
+    if ds and where.startswith(ds + "/") and text.startswith(ds + ": "):
+        return text[len(ds) + 2 :]
+    return text
 
 
 def mark_shown_status(exports: list[dict[str, Any]], health: dict[str, Any] | None, warned: set[datetime]) -> None:
