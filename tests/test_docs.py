@@ -38,15 +38,39 @@ def test_the_two_commands_exist() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`verifier demo` once for this module: its config path."""
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`verifier demo` once for this module: its config path and what it printed."""
     directory = tmp_path_factory.mktemp("demo") / "demo"
     r = subprocess.run(
         [sys.executable, "-m", "verifier", "demo", str(directory)], capture_output=True, text=True, timeout=300
     )
     assert r.returncode == 0, r.stderr
     assert "parquet.corrupt" in r.stdout and "manifest.file_missing" in r.stdout and "json.corrupt" in r.stdout
-    return directory / "verifier.toml"
+    return directory / "verifier.toml", r.stdout
+
+
+@pytest.fixture(scope="module")
+def demo(demo_run: tuple[Path, str]) -> Path:
+    return demo_run[0]
+
+
+def test_the_demo_findings_are_relative_and_marked_as_the_view_says(demo_run: tuple[Path, str]) -> None:
+    """Its own findings section reads like `verifier findings`: paths relative to the destination,
+    root causes marked as open_findings says (four open since the first night, the manifest that
+    was put right on the second night and broken again on the third: new)."""
+    out = demo_run[1]
+    section = out.split("== verifier findings --last --severity warning\n", 1)[1].split("\n== ", 1)[0]
+    assert "file://" not in section
+    causes = [line for line in section.splitlines() if line[:1].isupper()]
+    marks = sorted((line.split()[1], line.rsplit("  ", 1)[1]) for line in causes)
+    assert marks == [
+        ("dataset.schema_drift", "[open since run 1]"),
+        ("json.corrupt", "[open since run 1]"),
+        ("manifest.file_missing", "[open since run 1]"),
+        ("manifest.size_mismatch", "[new]"),
+        ("parquet.corrupt", "[open since run 1]"),
+    ]
+    assert all(re.fullmatch(r"(ERROR  |WARNING) \S+  [0-9a-f]{24}/exportTime=\d{12}(/\S+)?  \[.*\]", c) for c in causes)
 
 
 def test_the_demo_runs_as_the_readme_says(demo: Path) -> None:

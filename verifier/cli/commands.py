@@ -273,23 +273,7 @@ def findings(
     click.echo(f"findings of run {run_id}: {len(rows)}")
     config = ctx.config()
     out.print_findings(
-        [_finding(r) for r in rows], {d.name: d.url or "" for d in config.destinations}, run_id, limit=10**9
-    )
-
-
-def _finding(row: dict[str, Any]) -> Any:
-    from verifier.findings import CODES, Finding, Severity
-
-    code = row["code"] if row["code"] in CODES else "layout.unexpected_entry"
-    return Finding(
-        code=code,
-        message=row["message"] or "",
-        destination=row["destination"] or "",
-        dataset_id=row["dataset_id"],
-        export_time=row["export_time"],
-        uri=row["uri"],
-        severity=Severity.parse(row["severity"]),
-        extra={"first_run_id": row.get("first_run_id")},
+        [out.finding_from_row(r) for r in rows], {d.name: d.url or "" for d in config.destinations}, run_id, limit=10**9
     )
 
 

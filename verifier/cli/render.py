@@ -134,6 +134,23 @@ def print_findings(findings: list[Finding], urls: dict[str, str], run_id: int | 
         click.echo(f"... and {len(items) - limit} more: verifier findings --last")
 
 
+def finding_from_row(row: dict[str, Any]) -> Finding:
+    """A row of queries.findings as a Finding, for print_findings."""
+    from verifier.findings import CODES
+
+    code = row["code"] if row["code"] in CODES else "layout.unexpected_entry"
+    return Finding(
+        code=code,
+        message=row["message"] or "",
+        destination=row["destination"] or "",
+        dataset_id=row["dataset_id"],
+        export_time=row["export_time"],
+        uri=row["uri"],
+        severity=Severity.parse(row["severity"]),
+        extra={"first_run_id": row.get("first_run_id")},
+    )
+
+
 def invocation() -> str:
     """How the user can run verifier again, exactly: `verifier` when that is on PATH, else the
     script's path (`.venv/bin/verifier` after `make demo`), else `python -m verifier`."""
@@ -169,7 +186,8 @@ def print_demo(demo: Demo) -> None:
     click.echo(f'\n== verifier sql "{demo.query}"')
     table([dict(zip(demo.columns, r, strict=True)) for r in demo.rows], demo.columns)
     click.echo("\n== verifier findings --last --severity warning")
-    table(demo.warnings, ["severity", "code", "dataset_id", "message"])
+    urls = {d.name: d.url for d in demo.summary.destinations}
+    print_findings([finding_from_row(r) for r in demo.warnings], urls, demo.summary.run_id, limit=10**9)
     if demo.plan_text is not None:
         click.echo(f"\n== verifier restore-plan {demo.plan_dataset} --as-of now")
         click.echo(demo.plan_text)
