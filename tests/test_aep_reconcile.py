@@ -1,5 +1,6 @@
 """AEP reconciliation in `verifier run`: a fake Flow Service in agreement with a generated tree,
-one thing broken per scenario, exactly one finding expected (and none on the good datasets)."""
+one thing broken per scenario, exactly one finding expected (and none on the good datasets).
+Every finding's scenario runs on a local folder and on S3 (moto): the `place` fixture."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,8 @@ import httpx
 import pytest
 
 from tests.aep_world import DS_A, DS_B, FLOW, RUN_DELAY, World, make_world
-from tests.helpers import NOW, codes, do_run, local_config, sql
-from tests.servers import Store
+from tests.helpers import NOW, codes, do_run, local_config, sql, toml_value
+from tests.servers import S3Store, Store
 from tests.test_service import serve
 from verifier import config as cfgmod
 from verifier import queries
@@ -35,8 +37,43 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     yield from make_world(tmp_path, monkeypatch)
 
 
+@dataclass
+class Place:
+    """Where a scenario's tree is verified: the local folder itself, or a copy on moto S3."""
+
+    tmp: Path
+    store: Store | None = None
+    uploaded: bool = False
+
+    def config(self, w: World, secret_var: str = "VERIFIER_TEST_AEP_SECRET", **dest: Any) -> Config:
+        dest = {"flows": [FLOW], "stale_after": "3650d", **dest}
+        if self.store is None:
+            return local_config(self.tmp, w.folder, w.aep_toml(secret_var), **dest)
+        if not self.uploaded:
+            self.store.upload(w.folder)  # the tree as the scenario left it, once
+            self.uploaded = True
+        flows = toml_value(dest.pop("flows"))
+        snippet = self.store.toml_snippet("s3", **dest).replace(
+            "[[destinations]]\n", f"[[destinations]]\nflows = {flows}\n", 1
+        )
+        path = self.tmp / "verifier.toml"
+        path.write_text(f'[catalog]\npath = "{self.tmp / "catalog.duckdb"}"\n{snippet}\n{w.aep_toml(secret_var)}')
+        return cfgmod.load(path)
+
+
+@pytest.fixture(params=["local", "s3"])
+def place(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Place]:
+    """Every finding's scenario runs on a local folder and on S3 (moto, started once per session)."""
+    if request.param == "local":
+        yield Place(tmp_path)
+        return
+    store = S3Store(monkeypatch, request.getfixturevalue("moto_server"))
+    yield Place(tmp_path, store)
+    store.cleanup()
+
+
 def config(tmp_path: Path, w: World, **dest: Any) -> Config:
-    return local_config(tmp_path, w.folder, w.aep_toml(), flows=[FLOW], stale_after="3650d", **dest)
+    return Place(tmp_path).config(w, **dest)
 
 
 def found(summary: Any) -> list[tuple[str, str | None]]:
@@ -91,31 +128,31 @@ def test_without_manifests_runs_are_linked_by_their_scheduled_time(
         assert len(rows) == 8 and all(r - e == RUN_DELAY for e, r in rows)
 
 
-def test_a_dataset_of_the_flow_never_exported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dataset_of_the_flow_never_exported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, place: Place) -> None:
     for w in make_world(tmp_path, monkeypatch, extra_datasets={"65a1b2c3d4e5f60718293a4b": "Orders"}):
         w.runs_for_exports(per_dataset=False)
-        s = do_run(config(tmp_path, w, manifest=True))
+        s = do_run(place.config(w, manifest=True))
         assert found(s) == [("dataset.not_exported", "65a1b2c3d4e5f60718293a4b")]
         assert s.exit_code == 2
 
 
-def test_a_successful_run_whose_folder_is_missing(tmp_path: Path, world: World) -> None:
+def test_a_successful_run_whose_folder_is_missing(world: World, place: Place) -> None:
     world.runs_for_exports()
     gone = world.exports[DS_A][-1]
     shutil.rmtree(gone.path)
-    s = do_run(config(tmp_path, world))
+    s = do_run(place.config(world))
     assert found(s) == [("export.missing", DS_A)]
     assert s.findings[0].export_time == gone.export_time and s.exit_code == 2
 
 
-def test_a_scheduled_slot_with_neither_run_nor_folder(tmp_path: Path, world: World) -> None:
+def test_a_scheduled_slot_with_neither_run_nor_folder(world: World, place: Place) -> None:
     """Expected exports come from the schedule: a slot Flow Service never ran is export.missing,
     once per stretch of such slots, and storage's dataset.schedule_gap for the same hole is not
     raised beside it (one cause, one finding)."""
     world.runs_for_exports()
     hole = world.drop(DS_A, 1)  # between two present exports: storage alone calls it a schedule gap
     tail = [world.drop(DS_B, 2), world.drop(DS_B, 3)]  # the last two slots: the flow stopped running
-    s = do_run(config(tmp_path, world))
+    s = do_run(place.config(world))
     got = sorted((f.code, f.dataset_id, f.export_time) for f in s.findings)
     assert got == [
         ("export.missing", DS_A, hole.export_time),
@@ -176,16 +213,16 @@ def test_expected_slots_come_from_the_schedule(
     assert out.reconciled == {DS_A}
 
 
-def test_a_folder_no_run_accounts_for(tmp_path: Path, world: World) -> None:
+def test_a_folder_no_run_accounts_for(world: World, place: Place) -> None:
     world.runs_for_exports()
     orphan = world.exports[DS_B][1]
     world.fake.runs = [r for r in world.fake.runs if r["id"] != orphan.flow_run_id]
-    s = do_run(config(tmp_path, world))
+    s = do_run(place.config(world))
     assert found(s) == [("export.no_run", DS_B)]
     assert s.findings[0].export_time == orphan.export_time and s.exit_code == 1
 
 
-def test_a_failed_run_is_reported_with_adobes_error(tmp_path: Path, world: World) -> None:
+def test_a_failed_run_is_reported_with_adobes_error(world: World, place: Place) -> None:
     world.runs_for_exports()
     world.drop(DS_A, 3), world.drop(DS_B, 3)  # tonight's slot: its one run failed, no folder (one finding)
     world.fake.add_run(
@@ -194,7 +231,7 @@ def test_a_failed_run_is_reported_with_adobes_error(tmp_path: Path, world: World
         status="failed",
         errors=[{"code": "ACTIVATION_BATCH-0000-FAILED", "message": "Job aborted."}],
     )
-    cfg = config(tmp_path, world)
+    cfg = place.config(world)
     s = do_run(cfg)
     assert found(s) == [("flow.run_failed", None)] and s.exit_code == 2
     assert "ACTIVATION_BATCH-0000-FAILED: Job aborted." in s.findings[0].message
@@ -215,33 +252,40 @@ def test_a_failed_run_is_reported_with_adobes_error(tmp_path: Path, world: World
         assert 'id="dataset-flows"' in page and FLOW in page and ">failed " in page
 
 
+_FLOW_CASES = [
+    ({"state": "disabled"}, "flow.disabled", 1),
+    ({"end": NOW + timedelta(days=5)}, "flow.ending", 1),
+    ({"end": NOW - timedelta(hours=1)}, "flow.ended", 2),
+    ({"file_type": "JSON"}, "flow.settings_mismatch", 1),
+    ({"config": {"schedule": "12h"}}, "flow.settings_mismatch", 1),  # storage sees 12h gaps: not said twice
+    ({"template": "%DESTINATION%_%DATASET_ID%_%DATETIME(YYYYMMdd_HHmmss)%"}, "flow.settings_mismatch", 1),
+]
+
+
 @pytest.mark.parametrize(
-    ("flow", "expected", "exit_code"),
-    [
-        ({"state": "disabled"}, "flow.disabled", 1),
-        ({"end": NOW + timedelta(days=5)}, "flow.ending", 1),
-        ({"end": NOW - timedelta(hours=1)}, "flow.ended", 2),
-        ({"file_type": "JSON"}, "flow.settings_mismatch", 1),
-        ({"config": {"schedule": "12h"}}, "flow.settings_mismatch", 1),  # storage sees 12h gaps: not said twice
-        ({"template": "%DESTINATION%_%DATASET_ID%_%DATETIME(YYYYMMdd_HHmmss)%"}, "flow.settings_mismatch", 1),
-    ],
+    ("place", "flow", "expected", "exit_code"),
+    # every case locally; each code once on S3 (the settings cases differ only in what Adobe says)
+    [("local", *c) for c in _FLOW_CASES] + [("s3", *c) for c in _FLOW_CASES[:4]],
+    indirect=["place"],
+    ids=[f"local-{c[1]}-{i}" for i, c in enumerate(_FLOW_CASES)] + [f"s3-{c[1]}" for c in _FLOW_CASES[:4]],
 )
 def test_flow_state_and_settings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flow: dict[str, Any], expected: str, exit_code: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, place: Place, flow: dict[str, Any], expected: str, exit_code: int
 ) -> None:
+    flow = dict(flow)
     dest = flow.pop("config", {})
     for w in make_world(tmp_path, monkeypatch, **flow):
         w.runs_for_exports()
-        s = do_run(config(tmp_path, w, **dest))
+        s = do_run(place.config(w, **dest))
         assert (found(s), s.exit_code) == ([(expected, None)], exit_code)
 
 
-def test_record_count_mismatch_only_at_full_level(tmp_path: Path, world: World) -> None:
+def test_record_count_mismatch_only_at_full_level(world: World, place: Place) -> None:
     world.runs_for_exports()
     short = world.exports[DS_A][0]
     run = next(r for r in world.fake.runs if r["id"] == short.flow_run_id)
     run["metrics"]["recordSummary"]["outputRecordCount"] = short.record_count * 2
-    cfg = config(tmp_path, world)
+    cfg = place.config(world)
     assert codes(do_run(cfg, "metadata")) == []
     s = do_run(cfg, "full", now=NOW + timedelta(minutes=1))
     assert found(s) == [("export.record_count_mismatch", DS_A)]
@@ -249,33 +293,14 @@ def test_record_count_mismatch_only_at_full_level(tmp_path: Path, world: World) 
 
 
 def test_adobe_refusing_the_credentials_is_incomplete_and_storage_is_still_checked(
-    tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch, place: Place
 ) -> None:
     world.runs_for_exports()
     monkeypatch.setenv("VERIFIER_TEST_AEP_WRONG", "not-the-secret-x9")
-    cfg = local_config(
-        tmp_path, world.folder, world.aep_toml("VERIFIER_TEST_AEP_WRONG"), flows=[FLOW], stale_after="3650d"
-    )
+    cfg = place.config(world, "VERIFIER_TEST_AEP_WRONG")
     s = do_run(cfg)
     assert (found(s), s.exit_code, s.status) == ([("aep.unreachable", None)], 3, "incomplete")
     assert s.destinations[0].exports_checked == 8
     assert "client_secret" in s.findings[0].message
     stored = sql(cfg, "SELECT message FROM findings")
     assert all("not-the-secret-x9" not in m for (m,) in stored)
-
-
-def test_on_s3_a_missing_export_and_a_failed_run_are_found(tmp_path: Path, world: World, s3_store: Store) -> None:
-    """The same reconciliation over a real S3 server (moto): a remote listing links the same way."""
-    world.runs_for_exports()
-    gone = world.exports[DS_B][-1]
-    shutil.rmtree(gone.path)
-    world.fake.add_run(FLOW, NOW - timedelta(hours=3), status="failed", datasets=[DS_A])
-    s3_store.upload(world.folder)
-    snippet = s3_store.toml_snippet("s3", stale_after="3650d").replace(
-        "[[destinations]]\n", f'[[destinations]]\nflows = ["{FLOW}"]\n', 1
-    )
-    path = tmp_path / "verifier.toml"
-    path.write_text(f'[catalog]\npath = "{tmp_path / "c.duckdb"}"\n{snippet}\n{world.aep_toml()}')
-    s = do_run(cfgmod.load(path))
-    assert found(s) == [("export.missing", DS_B), ("flow.run_failed", DS_A)]
-    assert s.exit_code == 2 and s.destinations[0].exports_checked == 7
