@@ -63,14 +63,19 @@ class World:
 
 
 def make_world(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manifest: bool = True, start: datetime = START, **flow: Any
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    manifest: bool = True,
+    start: datetime = START,
+    count: int = 4,
+    **flow: Any,
 ) -> Iterator[World]:
     """Two datasets, four daily exports each from `start` (every slot due at NOW), and a flow over
     both that agrees."""
     folder = tmp_path / "exports"
     exports = {
         ds: generate_dataset(
-            folder, ds, start=start, count=4, seed=i, manifest=manifest, rows_full=40, rows_incremental=10
+            folder, ds, start=start, count=count, seed=i, manifest=manifest, rows_full=40, rows_incremental=10
         )
         for i, ds in enumerate((DS_A, DS_B))
     }

@@ -304,3 +304,62 @@ def test_adobe_refusing_the_credentials_is_incomplete_and_storage_is_still_check
     assert "client_secret" in s.findings[0].message
     stored = sql(cfg, "SELECT message FROM findings")
     assert all("not-the-secret-x9" not in m for (m,) in stored)
+
+
+# -- the documented conflicts no other scenario serves -------------------------------------------
+
+
+def _failed_tonight(w: World) -> None:
+    """Tonight's slot ran once, for every dataset, and failed; it left no folder."""
+    w.drop(DS_A, 3), w.drop(DS_B, 3)
+    w.fake.add_run(
+        FLOW,
+        NOW - timedelta(hours=5, minutes=55),
+        status="failed",
+        errors=[{"code": "ACTIVATION_BATCH-0000-FAILED", "message": "Job aborted."}],
+    )
+
+
+@pytest.mark.parametrize(
+    ("switches", "plant", "expected", "says"),
+    [
+        # the OAS enum's title case: a `Failed` run is a failed run
+        (Switches(status_case="title"), _failed_tonight, [("flow.run_failed", None)], "Job aborted."),
+        # x-sandbox-name optional (the guides; absent means prod): verifier sends it all the same
+        (Switches(require_sandbox=False), None, [], ""),
+        # error_code as a number (DEST-OAS) rather than a string (troubleshooting guide)
+        (Switches(error_code_number=True), "wrong-org", [("aep.unreachable", None)], "403025 Profile is not valid"),
+    ],
+    ids=["status-title-case", "sandbox-optional", "error-code-number"],
+)
+def test_documented_conflicts(
+    tmp_path: Path, world: World, switches: Switches, plant: Any, expected: list[Any], says: str
+) -> None:
+    world.fake.switches = switches
+    world.runs_for_exports()
+    if callable(plant):
+        plant(world)
+    cfg = config(tmp_path, world)
+    if plant == "wrong-org":
+        world.fake.org_id = "0000000000000000000000@AdobeOrg"  # the config's org id is now not the credential's
+    s = do_run(cfg)
+    assert found(s) == expected
+    assert says in " ".join(f.message for f in s.findings)
+    if plant is _failed_tonight:
+        assert sql(cfg, "SELECT status, count(*) FROM flow_runs GROUP BY 1 ORDER BY 1") == [
+            ("failed", 1),
+            ("success", 6),
+        ]
+
+
+def test_a_one_time_full_export_interval_0(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DAILY_FULL_EXPORT goes with timeUnit day and interval 0 (EXP-API; the OAS enum lacks 0): one
+    slot, at startTime. Its run succeeded for both datasets, one of which left no folder."""
+    flow = {"export_mode": "DAILY_FULL_EXPORT", "interval": 0, "unit": "day"}
+    for w in make_world(tmp_path, monkeypatch, count=1, **flow):
+        w.runs_for_exports()
+        shutil.rmtree(w.exports[DS_B][0].path)
+        cfg = config(tmp_path, w, export_mode="full")
+        s = do_run(cfg)
+        assert (found(s), s.exit_code) == ([("dataset.not_exported", DS_B)], 2)
+        assert sql(cfg, "SELECT dataset_id FROM exports WHERE flow_run_id IS NOT NULL") == [(DS_A,)]

@@ -16,6 +16,7 @@ from verifier.errors import ConfigError
 from verifier.restore import fetch
 from verifier.restore.plan import plan
 from verifier.templates import TemplateError, compile_template
+from verifier.testing.aep_fake import Switches
 
 FLAT = "%DESTINATION%_%DATASET_ID%_%DATETIME(YYYYMMdd_HHmmss)%"
 
@@ -62,6 +63,9 @@ def _retemplate(folder: Path, out: Path) -> None:
 
 def test_a_custom_template_verifies_like_the_default_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for w in make_world(tmp_path, monkeypatch, template=FLAT):
+        # Adobe's API reference spells it folderNameTemplate (the guide: foldernameTemplate, served by
+        # the settings_mismatch scenario of test_aep_reconcile); not read, it would be a mismatch here
+        w.fake.switches = Switches(template_field="folderNameTemplate")
         w.runs_for_exports()
         inject(w.exports[DS_B][3], "parquet_truncated")
         flat = tmp_path / "flat"

@@ -40,6 +40,7 @@ class Switches:
     next_href_keeps_filters: bool = True  # whether href repeats property= (undocumented either way)
     single_items: bool = True  # single-entity GET answers {"items": [..]} (UPD) or the bare entity
     require_sandbox: bool = True  # DEST-OAS: required; UPD: absent means prod
+    error_code_number: bool = False  # error bodies' `error_code`: "401013" (TRBL) | 401013 (DEST-OAS)
 
 
 @dataclass
@@ -232,8 +233,9 @@ def _uuid(seed: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
 
 
-def _err(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+def _err(status: int, code: str, message: str, number: bool = False) -> JSONResponse:
+    value: str | int = int(code) if number and code.isdigit() else code
+    return JSONResponse({"error_code": value, "message": message}, status_code=status)
 
 
 def _matches(item: dict[str, Any], prop: str) -> bool:
@@ -287,22 +289,23 @@ def app(fake: FakeAep) -> FastAPI:
 
     def check(request: Request) -> JSONResponse | None:
         h = request.headers
+        num = fake.switches.error_code_number
         auth = h.get("authorization", "")
         if not auth.startswith("Bearer "):
-            return _err(403, "403010", "Oauth token is missing.")
+            return _err(403, "403010", "Oauth token is missing.", num)
         if fake.tokens.get(auth[7:], 0.0) < time.monotonic():
-            return _err(401, "401013", "Oauth token is not valid")
+            return _err(401, "401013", "Oauth token is not valid", num)
         if not h.get("x-api-key"):
-            return _err(403, "403000", "Api Key is required")
+            return _err(403, "403000", "Api Key is required", num)
         if h["x-api-key"] != fake.client_id:
-            return _err(403, "403003", "Api Key is invalid")
+            return _err(403, "403003", "Api Key is invalid", num)
         if h.get("x-gw-ims-org-id") != fake.org_id:
-            return _err(403, "403025", "Profile is not valid")
+            return _err(403, "403025", "Profile is not valid", num)
         sandbox = h.get("x-sandbox-name")
         if sandbox is None and fake.switches.require_sandbox:
-            return _err(400, "2105-400", "The header x-sandbox-name is missing in the request.")
+            return _err(400, "2105-400", "The header x-sandbox-name is missing in the request.", num)
         if (sandbox or "prod") != fake.sandbox:
-            return _err(403, "2120-403", "sandbox not found")
+            return _err(403, "2120-403", "sandbox not found", num)
         return None
 
     def one(kind: str, entity: dict[str, Any] | None, ident: str) -> JSONResponse:
