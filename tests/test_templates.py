@@ -12,6 +12,10 @@ import pytest
 from fixtures.defects import inject
 from tests.aep_world import DS_A, DS_B, FLOW, make_world
 from tests.helpers import NOW, do_run, local_config, sql
+from verifier.aep.fetch import FlowSnapshot
+from verifier.aep.model import Flow, Schedule, Target
+from verifier.aep.onboard import destination_blocks
+from verifier.aep.reconcile import settings_differences
 from verifier.errors import ConfigError
 from verifier.restore import fetch
 from verifier.restore.plan import plan
@@ -40,7 +44,7 @@ def test_macros_become_matchers() -> None:
 @pytest.mark.parametrize(
     ("template", "says"),
     [
-        ("/", "every dataset in one folder"),
+        ("/", "neither the dataset nor the export time can be told from them"),
         ("%DATASET_ID%", "%DATASET_ID% and %EXPORT_TIME% or %DATETIME"),
         ("%DATASET_ID%/%RUN_ID%/%EXPORT_TIME%", "unknown macro %RUN_ID%"),
         ("%DATASET_ID%_%DATETIME(YYYYMMdd_QQ)%", "letters verifier does not know"),
@@ -89,3 +93,20 @@ def test_a_custom_template_verifies_like_the_default_one(tmp_path: Path, monkeyp
         name = first.files[0].name
         moved = flat / f"acme_s3_{DS_A}_{first.export_time:%Y%m%d_%H%M%S}" / name
         assert (out / DS_A / f"exportTime={first.export_time:%Y%m%d%H%M}" / name).read_bytes() == moved.read_bytes()
+
+
+def test_a_dataflow_writing_everything_in_one_folder_is_explained_not_configured(tmp_path: Path) -> None:
+    """`/` (Adobe's UI allows it): randomly named files of every dataset in one folder cannot be
+    verified; init --from-aep says so in a comment instead of writing a config that fails to load,
+    and the run's flow.settings_mismatch names the template."""
+    schedule = Schedule(NOW, 1, "day", None, "FIRST_FULL_THEN_INCREMENTAL", "/")
+    flow = Flow(FLOW, "Everything", "enabled", "269ba276-16fc-47db-92b0-c1049a3c131f", [], [], schedule)
+    target = Target("tgt", "parquet", "gzip", "aep", "acme-backups", True, None)
+    snap = FlowSnapshot(flow, {DS_A: "Events"}, [target])
+    block = destination_blocks([snap])
+    assert 'folder template is "/"' in block and "folder_template =" not in block
+    assert "%DATASET_ID%/%EXPORT_TIME%" in block
+    dest = local_config(tmp_path, tmp_path).destinations[0]
+    assert settings_differences(dest, snap) == [
+        "folder template '/' in the dataflow, '%DATASET_ID%/%EXPORT_TIME%' in the config"
+    ]

@@ -83,7 +83,13 @@ def compile_template(text: str) -> Template:
     """Raise TemplateError (saying what to change) for a template verifier cannot scan."""
     text = text.strip().strip("/")
     if not text:
-        raise TemplateError('"/" alone puts every dataset in one folder; verifier needs %DATASET_ID% and a time')
+        raise TemplateError(
+            '"/" alone writes the files of every dataset and every export into one folder, and Adobe names '
+            "the files at random (part-00000-tid-...): neither the dataset nor the export time can be told "
+            "from them, so nothing could be verified. Change the dataflow's folder name template in "
+            "Experience Platform to one with %DATASET_ID% and %EXPORT_TIME% (the default is "
+            "%DATASET_ID%/%EXPORT_TIME%); exports written after that can be verified (docs/aep.md section 6)"
+        )
     levels, strptime, seen = [], None, set()
     for level in text.split("/"):
         if not level:

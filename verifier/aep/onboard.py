@@ -131,7 +131,12 @@ def destination_blocks(snaps: list[FlowSnapshot]) -> str:
             f"manifest = {'true' if manifest else 'false'}",
             "flows = [" + ", ".join(toml_str(m.flow.id) for m in members) + "]",
         ]
-        if template != DEFAULT_TEMPLATE:
+        if not template:  # "/": every dataset in one folder, randomly named files (docs/aep.md section 6)
+            lines.insert(0, '# the dataflow\'s folder template is "/": files cannot be told apart, so they cannot be')
+            lines.insert(
+                1, "# verified; give it %DATASET_ID%/%EXPORT_TIME% in Experience Platform (docs/aep.md section 6)"
+            )
+        elif template != DEFAULT_TEMPLATE:
             lines.append(f"folder_template = {toml_str(template)}")
         secrets = SECRETS.get(kind, {})
         if secrets:

@@ -300,7 +300,7 @@ def settings_differences(dest: Destination, snap: FlowSnapshot) -> list[str]:
     template = (snap.template or DEFAULT_TEMPLATE).strip().strip("/")
     configured = dest.folder_template
     if template != configured:
-        diffs.append(f"folder template {template!r} in the dataflow, {configured!r} in the config")
+        diffs.append(f"folder template {template or '/'!r} in the dataflow, {configured!r} in the config")
     return diffs
 
 
