@@ -44,6 +44,10 @@ NOT_HERE: list[tuple[str, str]] = [
     (r"^(VERIFIER_TOKEN=\S+ )?verifier serve\b", "long-running; this test starts the service itself"),
     (r"^verifier catalog export (s3|gs)://acme", "a real bucket; tests/test_catalog_export.py exports to moto S3"),
     (r"^sudo systemctl|^journalctl", "systemd on a server"),
+    (
+        r'^eval "\$\(_VERIFIER_COMPLETE=(bash|zsh)_source verifier\)"$',
+        "a shell's startup file; tests/test_docs.py checks the scripts they evaluate",
+    ),
 ]
 
 

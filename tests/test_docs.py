@@ -101,3 +101,27 @@ def test_every_view_is_documented_in_docs_sql() -> None:
     text = (ROOT / "docs" / "sql.md").read_text()
     for name in NAMES:
         assert f"### `{name}`" in text, name
+
+
+def test_shell_completion_is_documented_and_works() -> None:
+    """`verifier --help` mentions completion; the README says how to turn it on for bash and zsh,
+    and each line evaluates a script that completes verifier's commands."""
+    import os
+    import shutil
+
+    exe = shutil.which("verifier") or str(Path(sys.executable).parent / "verifier")
+    for shell, marker in (("bash", "complete -o nosort -F _verifier_completion verifier"), ("zsh", "compdef")):
+        assert f'eval "$(_VERIFIER_COMPLETE={shell}_source verifier)"' in README
+        r = subprocess.run(
+            [exe],
+            env={**os.environ, "_VERIFIER_COMPLETE": f"{shell}_source"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0 and marker in r.stdout, (shell, r.stdout, r.stderr)
+    if shutil.which("bash"):
+        script = f'eval "$(_VERIFIER_COMPLETE=bash_source {exe})"; COMP_WORDS=(verifier sta); COMP_CWORD=1; '
+        script += f"_verifier_completion {exe}; echo ${{COMPREPLY[@]}}"
+        r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+        assert r.stdout.split() == ["status"], (r.stdout, r.stderr)
