@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,27 @@ def test_every_limit_has_a_key_of_its_kind(tmp_path: Path) -> None:
         "WORKER_MEMORY_BYTES": 8 * 1024**3,
     }
     assert load(tmp_path, GOOD).limits == {}
+
+
+def test_the_schedule_message_lists_every_accepted_schedule(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, "[[destinations]]\nname='a'\ntype='local'\nurl='/x'\nschedule='5h'\n")
+    assert str(err.value).endswith("destinations[a].schedule: '5h': use one of 3h, 6h, 8h, 9h, 12h, 24h, 1d or auto")
+    assert load(tmp_path, "[[destinations]]\nname='a'\ntype='local'\nurl='/x'\nschedule='9h'\n").destinations[
+        0
+    ].schedule == timedelta(hours=9)
+
+
+def test_a_relative_local_url_is_taken_from_the_config_files_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "conf"
+    (folder / "exports").mkdir(parents=True)
+    (tmp_path / "shared").mkdir()
+    monkeypatch.chdir(tmp_path / "shared")  # not where the config is
+    cfg = load(
+        folder,
+        "[[destinations]]\nname='a'\ntype='local'\nurl='exports'\n"
+        "[[destinations]]\nname='b'\ntype='local'\nurl='file://../shared'\n",
+    )
+    assert [d.url for d in cfg.destinations] == [str(folder / "exports"), str(tmp_path / "shared")]

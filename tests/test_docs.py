@@ -73,6 +73,16 @@ def test_the_demo_findings_are_relative_and_marked_as_the_view_says(demo_run: tu
     assert all(re.fullmatch(r"(ERROR  |WARNING) \S+  [0-9a-f]{24}/exportTime=\d{12}(/\S+)?  \[.*\]", c) for c in causes)
 
 
+def test_the_demo_try_line_runs_as_printed(demo_run: tuple[Path, str]) -> None:
+    (line,) = [line for line in demo_run[1].splitlines() if line.startswith("Try: ")]
+    commands = line.removeprefix("Try: ").split("   |   ")
+    assert len(commands) == 2
+    for cmd in commands:
+        r = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (cmd, r.stderr)
+        assert r.stdout.strip(), cmd
+
+
 def test_the_demo_runs_as_the_readme_says(demo: Path) -> None:
     for cmd in (["status"], ["findings", "--last"], ["sql", "SELECT code, count(*) FROM findings GROUP BY 1"]):
         r = subprocess.run(

@@ -129,3 +129,24 @@ def test_a_corrupt_block_mid_run_is_a_catalog_error(cfg: Path) -> None:
     assert text.startswith(f"the catalog {path} is damaged (Corrupt database file: computed checksum ")
     assert "internal error" not in text
     assert text.endswith("); restore it from a backup, or move it aside to start anew")
+
+
+def test_a_write_that_fails_mid_run_leaves_the_run_failed_not_running(
+    cfg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catalog write that fails during a run (a full disk) while the file stays writable: the
+    run stops with a CatalogError and its row says failed, exit 4, with a finish time (issue 15:
+    a run is never left `running`)."""
+    import verifier.catalog as catalog_mod
+
+    config = cfgmod.load(cfg)
+
+    def full_disk(con: object, run_id: int, outcomes: object) -> None:
+        raise duckdb.IOException("No space left on device")
+
+    monkeypatch.setattr(catalog_mod, "write_outcomes", full_disk)
+    with pytest.raises(CatalogError, match="could not be read or written: No space left on device"):
+        runner.run(config, RunOptions(level="listing"))
+    with duckdb.connect(str(config.catalog_path), read_only=True) as con:
+        rows = con.execute("SELECT run_id, status, exit_code, finished_at IS NOT NULL FROM runs").fetchall()
+    assert rows == [(1, "failed", 4, True)]

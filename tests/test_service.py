@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -535,3 +536,35 @@ def test_openapi_fuzz_no_server_errors(api: Served) -> None:
 
         check()
     assert not failures, "\n".join(failures[:10])
+
+
+def test_each_run_logs_its_counts_and_new_findings(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The service's line per run (issue 14): verdict, counts by severity and the new findings by
+    code; a run that finds the same again says 0 new."""
+    import logging
+
+    from tests.helpers import START
+
+    folder = tmp_path / "exports"
+    generate_dataset(folder, "ds1", start=START, count=3, seed=5, rows_full=50, rows_incremental=20)
+    victim = sorted(folder.glob("ds1/exportTime=*/*.parquet"))[0]
+    victim.write_bytes(victim.read_bytes()[:100])
+    config = cfgmod.load(
+        write_config(tmp_path, [{"name": "local", "type": "local", "url": str(folder), "stale_after": "3650d"}])
+    )
+    scheduler = create_app(config, start_scheduler=False).state.scheduler
+    caplog.set_level(logging.INFO, logger="verifier.service")
+    for _ in range(2):
+        scheduler.trigger(RunOptions(level="metadata"))
+        deadline = time.monotonic() + 120
+        while scheduler.busy and time.monotonic() < deadline:  # until the run, its log line included, is over
+            time.sleep(0.1)
+    lines = [
+        r.getMessage() for r in caplog.records if r.name == "verifier.service" and r.getMessage().startswith("run ")
+    ]
+    assert [line.rsplit("; ", 1)[0] for line in lines] == [
+        "run 1 completed: exit 2 (at least one error finding); 3 errors, 0 warnings, 0 infos; "
+        "3 new (manifest.size_mismatch x1, parquet.corrupt x1, restore.chain_broken x1)",
+        "run 2 completed: exit 2 (at least one error finding); 3 errors, 0 warnings, 0 infos; 0 new",
+    ]
+    assert all(re.fullmatch(r"\d+\.\d s", line.rsplit("; ", 1)[1]) for line in lines)
