@@ -209,6 +209,7 @@ def test_restore_plan_marks_what_follows_a_broken_link(
     assert all(td["title"].startswith("file://") for td in dom.find("td", "when"))
     day = lambda n: (env.start + timedelta(days=n)).strftime("%Y-%m-%d %H:%M")  # noqa: E731
     assert all(day(n) in text for n in range(5))
+    assert not re.search(r"\dT\d\d:\d\d", text)  # the heading's as-of time too
     # on a phone too: the unrestorable cards tinted whole, as on the dataset page
     cards = json.loads(probe(browser, site, page, width, tmp_path / "probe", ROWS_PROBE)["data-cards"])
     assert [c["bg"] for c in cards] == [BROKEN_TINT, UNRESTORABLE_TINT, UNRESTORABLE_TINT]
@@ -432,3 +433,6 @@ def test_consequences_name_the_dataset_once(browser: str, site: Served, page: st
     message = text.split("\n", 1)[1]
     assert message.startswith("the export of "), message
     assert text.count(BROKEN) == 1, text
+    # times in messages as the tables show them (2026-12-02 02:00), never 2026-12-02T02:00:00Z
+    assert message.startswith("the export of 20") and " is failed, so " in message, message
+    assert not any(re.search(r"\dT\d\d:\d\d", m[2]) for m in msgs), msgs

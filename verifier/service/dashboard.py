@@ -3,6 +3,7 @@ refreshes itself while a run is going on."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path as FsPath
 from typing import Annotated, Any
@@ -27,7 +28,22 @@ templates.env.filters["iso"] = when
 templates.env.filters["bytes"] = human_bytes
 templates.env.filters["count"] = human_count
 # a path may break after a slash, never inside a name
-templates.env.filters["wbr"] = lambda v: Markup(str(escape(str(v))).replace("/", "/<wbr>"))
+templates.env.filters["wbr"] = lambda v: Markup(str(escape(v)).replace("/", "/<wbr>"))
+ISO_TIME = re.compile(r"\b(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(:\d\d)?(?:\.\d+)?Z\b")
+
+
+def times(v: Any) -> Markup:
+    """Times in a message (`2026-12-02T02:00:00Z`) as the tables show them (`2026-12-02 02:00`,
+    seconds only when not :00), never broken across lines."""
+
+    def shown(m: re.Match[str]) -> str:
+        secs = m.group(3) if m.group(3) not in (None, ":00") else ""
+        return f'<span class="when">{m.group(1)} {m.group(2)}{secs}</span>'
+
+    return Markup(ISO_TIME.sub(shown, str(escape(v))))
+
+
+templates.env.filters["times"] = times
 HEALTH_ORDER = {"failing": 0, "stale": 1, "warning": 2, "pending": 3, "ok": 4}
 
 
