@@ -57,7 +57,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "pgp.corrupt": (Severity.ERROR, "broken OpenPGP framing, or integrity failure on decryption"),
     "pgp.unsupported": (Severity.WARNING, "an OpenPGP message GnuPG cannot decrypt; not fully verified"),
     "dataset.not_exported": (Severity.ERROR, "a dataset of a dataflow has no export although the flow has run"),
-    "export.missing": (Severity.ERROR, "a dataflow run succeeded and its export folder is not there"),
+    "export.missing": (Severity.ERROR, "a scheduled export's folder is not there (its run succeeded, or none ran)"),
     "export.no_run": (Severity.WARNING, "an export folder that no dataflow run accounts for"),
     "export.record_count_mismatch": (Severity.WARNING, "records counted differ from the dataflow run's count"),
     "flow.run_failed": (Severity.ERROR, "a dataflow run failed"),
