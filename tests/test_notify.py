@@ -223,3 +223,27 @@ def test_a_deeper_re_read_is_new_nowhere(tmp_path: Path, receiver: Receiver, mon
     assert r.returncode == 0, r.stderr
     marks = [line.rsplit("  ", 1)[1] for line in r.stdout.splitlines() if line.startswith("ERROR")]
     assert marks == ["[open since run 1]"]  # one cause: the file, with what follows from it under it
+
+
+def test_a_run_of_other_datasets_does_not_make_open_findings_new_again(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`only_new` keeps what is open as open_findings says: a run limited to ds2 leaves ds1's
+    findings open, so the next full run does not send them again (it did: 2 messages)."""
+    from verifier import config as cfgmod
+    from verifier.notify import after_run
+    from verifier.testing.runs import do_run
+
+    folder = tmp_path / "exports"
+    generate_dataset(folder, dataset_id="ds2", start=START, count=2, seed=6, rows_full=30, rows_incremental=10)
+    cfg_path, env = _setup(tmp_path, receiver)  # ds1, beside ds2
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    _truncate_first_data_file(tmp_path)
+    cfg = cfgmod.load(cfg_path)
+    sent = []
+    for datasets in ([], ["ds2"], []):
+        summary = do_run(cfg, datasets=datasets)
+        after_run(cfg.notify, cfg.catalog_path, summary)
+        sent.append(len(receiver.posts("/hook")))
+    assert sent == [1, 1, 1]

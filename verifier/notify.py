@@ -37,7 +37,8 @@ def _threshold(on: str) -> Severity:
 
 
 def finding_key(f: Finding) -> FindingKey:
-    return (f.destination, f.dataset_id or "", str(f.export_time or ""), f.uri or "", f.code)
+    """As the catalog records it (its uri scrubbed), so that keys read back from open_findings match."""
+    return (f.destination or "", f.dataset_id or "", str(f.export_time or ""), redact.scrub(f.uri or ""), f.code)
 
 
 @dataclass
@@ -162,14 +163,18 @@ def deliver(
     return out
 
 
-def next_ledger(summary: RunSummary, already: set[FindingKey], outcome: Outcome) -> set[FindingKey]:
+def next_ledger(
+    summary: RunSummary, already: set[FindingKey], outcome: Outcome, open_now: set[FindingKey] | None = None
+) -> set[FindingKey]:
     """What counts as notified after this run: still-open findings sent before, plus those sent now.
 
     Findings no longer open drop out, so a problem that is fixed and comes back is sent again. When
-    every channel failed nothing new is recorded: it is tried again next run.
+    every channel failed nothing new is recorded: it is tried again next run. `open_now` is what
+    the view open_findings says is open (a run of some datasets leaves the others' open); without
+    it, this run's findings.
     """
     open_keys = {finding_key(f) for f in summary.findings}
-    kept = already & open_keys
+    kept = already & (open_now if open_now is not None else open_keys)
     if outcome.message is not None and outcome.sent > 0:
         kept |= outcome.message.sent_keys
     return kept
@@ -191,7 +196,8 @@ def after_run(
     outcome = deliver(summary, cfg, already, relative)
     if cfg.only_new:
         try:
-            notified.replace(catalog_path, summary.run_id, next_ledger(summary, already, outcome))
+            open_now = notified.open_keys(catalog_path)
+            notified.replace(catalog_path, summary.run_id, next_ledger(summary, already, outcome, open_now))
         except VerifierError as exc:
             log.warning("cannot record what was notified (%s); findings may be sent again", exc)
     return outcome
