@@ -235,7 +235,7 @@ def test_flow_health_per_dataflow_its_latest_run_and_failures_of_the_last_7_days
 
     query = "SELECT * FROM flow_health ORDER BY flow_id"
     for w in make_world(tmp_path, monkeypatch):
-        w.runs_for_exports()  # six successful runs, the last on the 19th at 06:05
+        w.runs_for_exports()  # eight successful runs (4 exports x 2 datasets), the last on the 20th at 06:05
         old = w.fake.add_run(FLOW, NOW - timedelta(days=8), status="failed")  # before the 7 days
         w.fake.add_flow(FLOW2, {DS_A: "Events"}, name="Paused export", state="disabled", start=START)
         config = local_config(tmp_path, w.folder, w.aep_toml(), flows=[FLOW, FLOW2], stale_after="3650d")
@@ -244,10 +244,16 @@ def test_flow_health_per_dataflow_its_latest_run_and_failures_of_the_last_7_days
         n1 = NOW.replace(tzinfo=None)
         first = [
             (*("local", FLOW2, "Paused export", "disabled", None, n1), None, None, None, 0),
-            (*("local", FLOW, "Dataset export", "enabled", None, n1), last[0][0], "success", d19 + RUN_DELAY, 0),
+            (
+                *("local", FLOW, "Dataset export", "enabled", None, n1),
+                last[0][0],
+                "success",
+                d19 + timedelta(days=1) + RUN_DELAY,
+                0,
+            ),
         ]
         assert sql(config, query) == first
-        assert len(last) == 7 and (old,) in last
+        assert len(last) == 9 and (old,) in last
         # Adobe's next run fails; the next night sees it
         failed = w.fake.add_run(FLOW, NOW + timedelta(minutes=30), status="failed")
         do_run(config, now=NOW + timedelta(hours=1))
