@@ -198,7 +198,8 @@ def test_adobes_flows_are_exported_and_no_secret_it_echoes_reaches_the_export(
         assert r.returncode == 0, r.stderr
     got = parquet_counts(target)
     assert got == catalog_counts(config.catalog_path)
-    assert (got["flows"], got["flow_runs"], got["flow_health"]) == (1, 7, 1)
+    # 8 successful runs (4 daily exports x 2 datasets) and the failed one
+    assert (got["flows"], got["flow_runs"], got["flow_health"]) == (1, 9, 1)
     con = duckdb.connect()
     everything = "".join(
         str(con.execute(f"SELECT * FROM read_parquet('{t}/**/*.parquet', hive_partitioning = true)").fetchall())
