@@ -28,7 +28,7 @@ __all__ = ["CHECKSUM_PREFERENCE", "Attempt", "Link", "Plan", "PlanFile", "descri
 
 INTACT_STATUSES = ("ok", "warning")
 _WHY_STATUS = {
-    "failed": "failed verification",
+    "failed": "marked failed by its verification",
     "vanished": "vanished from the store (recorded earlier, gone since)",
     "pending": "still pending (being written, or younger than settle_time, when last checked); "
     "run `verifier run` again once it has settled",
