@@ -46,10 +46,6 @@ class Template:
     levels: tuple[re.Pattern[str], ...]
     strptime: str | None  # for %DATETIME(...)%; None when the time is %EXPORT_TIME%
 
-    @property
-    def is_default(self) -> bool:
-        return self.text == DEFAULT
-
     def match(self, parts: list[str]) -> tuple[str, datetime, str] | None:
         """(dataset id, export time, raw 12/14-digit time) for a path's levels, or None."""
         if len(parts) != len(self.levels):

@@ -143,10 +143,6 @@ class Flow:
         spec = DATASET_FLOW_SPECS.get(self.flow_spec_id)
         return spec[0] if spec else None
 
-    @property
-    def is_dataset_export(self) -> bool:
-        return self.flow_spec_id in DATASET_FLOW_SPECS
-
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Flow:
         state = raw.get("state")

@@ -165,10 +165,6 @@ _FILE_COLS = (
 _KEY = "destination = ? AND dataset_id = ? AND export_time = ?"
 
 
-def _ph(n: int) -> str:
-    return ", ".join("?" * n)
-
-
 def insert_findings(con: duckdb.DuckDBPyConnection, run_id: int, findings: list[Finding]) -> None:
     if not findings:
         return
