@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -364,6 +365,19 @@ def machine() -> dict[str, Any]:
     }
 
 
+def isolation_rows(repeat: int) -> list[dict[str, Any]]:
+    """`bench.isolation` in a process of its own (it imports verifier and starts a worker pool)."""
+    cmd = [sys.executable, "-m", "bench.isolation", "--repeat", str(repeat), "--json"]
+    r = subprocess.run(cmd, cwd=HERE.parent, capture_output=True, text=True)
+    if r.returncode != 0:
+        log(f"  bench.isolation FAILED (exit {r.returncode}): {r.stderr.strip()[-500:]}")
+        return []
+    rows: list[dict[str, Any]] = json.loads(r.stdout.strip().splitlines()[-1])
+    for row in rows:
+        log(f"  {row['level']}: {row['pool_cost_per_file_ms']} ms per file")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--size", default="2GB", help="tree size (default 2GB; 200MB for a quick run)")
@@ -374,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-s3", action="store_true", help="local folder only")
     ap.add_argument("--repeat", type=int, default=2, help="runs of each cheap measurement; the fastest counts")
     ap.add_argument("--data", type=Path, default=HERE / "data", help="where generated trees are cached")
+    ap.add_argument(
+        "--isolation-repeat", type=int, default=7, help="repeats of the worker pool's cost per file (0 to skip)"
+    )
     ap.add_argument("--no-readme", action="store_true", help="do not write the table into bench/README.md")
     args = ap.parse_args(argv)
     t_start = time.monotonic()
@@ -411,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         rows, targets = million.rows(ms)
         results["ratios"] += rows
         results["targets"] += targets
+    if args.isolation_repeat:
+        log("the worker pool's cost per file (bench.isolation):")
+        results["isolation"] = isolation_rows(args.isolation_repeat)
     results["total_s"] = round(time.monotonic() - t_start, 1)
     out = HERE / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(results, indent=1, default=str) + "\n")

@@ -165,6 +165,21 @@ def render(results: dict[str, Any]) -> str:
             f"| {r['comparison']} | {r['store']} | {_fmt(r['ratio'])} | {sign} {_fmt(r['target'])} | "
             f"{'yes' if r['met'] else 'NO'} |"
         )
+    iso = results.get("isolation")
+    if iso:
+        out += [
+            "",
+            "The worker pool's cost per file (`bench.isolation`: a small tree's 48 data files checked in-process "
+            "and through the pool, interleaved, medians):",
+            "",
+            "| level | files | in-process s | pool s | pool cost per file ms |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for r in iso:
+            out.append(
+                f"| {r['level']} | {r['files']} | {r['in_process_s']:.3f} | {r['pool_s']:.3f} | "
+                f"{r['pool_cost_per_file_ms']:.2f} |"
+            )
     rp = results.get("restore_plan")
     if rp:
         out += [
