@@ -127,7 +127,7 @@ class FlowServiceClient:
         if resp.status_code == 403:
             raise AepError(
                 f"Flow Service denied GET {_path_only(url)} (HTTP 403{_error_hint(resp)}): give the credential's "
-                "product profile the Destinations and Data Management View permissions in the sandbox "
+                "product profile the View Destinations and View Datasets permissions in the sandbox "
                 f"{self.settings.sandbox!r} (see docs/aep.md)"
             )
         if resp.status_code == 404:
