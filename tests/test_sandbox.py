@@ -3,17 +3,23 @@ included, and a long query cannot keep a run out of the catalog. Real DuckDB fil
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from fixtures.generate import generate_dataset
 from tests.helpers import START, write_config
 from tests.hostile_sql import CROSS_JOIN, ONE_HUGE_VALUE, SIX_LONG_COLUMNS, TWO_LONG_COLUMNS, planning_bomb
+from verifier import writer_waiting
 from verifier.catalog import Catalog, sandbox
+from verifier.errors import CatalogError, CatalogLocked
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +99,89 @@ def test_a_long_cli_query_cannot_keep_a_run_out(tmp_path: Path) -> None:
         "verifier: the catalog is busy (a run is writing it); try again in a moment\n",  # the run got in first
     )
     assert run.returncode == 0, run.stderr
+
+
+def _dead_pid() -> int:
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(child.stdout)
+
+
+def _until(what: str, ok: Callable[[], bool], within_s: float = 15.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not ok():
+        assert time.monotonic() < deadline, f"not within {within_s:g} s: {what}"
+        time.sleep(0.05)
+
+
+def _held_by_a_reader(path: Path) -> bool:
+    """True while another process has the file open (a write connection is refused); the test's own
+    write attempt goes straight to DuckDB, so it announces nothing."""
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.Error as exc:
+        return "lock" in str(exc).lower()
+    return False
+
+
+def test_queries_do_not_start_while_a_run_waits(tmp_path: Path) -> None:
+    """Issue 15.4, overlapping queries: DuckDB lets read-only processes share the file, so queries
+    started back to back could keep a run out past its 30 s. A run kept out announces that it waits
+    (`<catalog>.writer-waiting`); a query started meanwhile is refused at once, the one running ends
+    at its limit, and the run gets in. A marker whose writer is gone refuses nothing."""
+    generate_dataset(tmp_path / "exports", "ds1", start=START, count=2, rows_full=20, rows_incremental=5)
+    dest = {"name": "local", "type": "local", "url": str(tmp_path / "exports"), "stale_after": "3650d"}
+    cfg = write_config(tmp_path, [dest])
+    path = tmp_path / "catalog.duckdb"
+    Catalog(path).create()
+    marker = writer_waiting.marker_path(path)
+    verifier = [sys.executable, "-m", "verifier"]
+    refused = "verifier: a run is waiting to write the catalog; try again when it has started\n"
+
+    long_query = subprocess.Popen(
+        [*verifier, "sql", "--config", str(cfg), "--timeout", "5", CROSS_JOIN],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _until("the long query holds the catalog", lambda: _held_by_a_reader(path))
+    t0 = time.monotonic()
+    run = subprocess.Popen(
+        [*verifier, "run", "--config", str(cfg), "--level", "listing"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _until("the run announces that it waits", marker.exists)
+    assert marker.read_text().startswith(f"pid={run.pid} ")
+    second = subprocess.run([*verifier, "sql", "--config", str(cfg), "SELECT 1"], capture_output=True, text=True)
+    assert (second.returncode, second.stdout, second.stderr) == (4, "", refused)
+    with pytest.raises(CatalogLocked, match=r"^a run is waiting to write the catalog; try again when it has started$"):
+        sandbox.query(path, "SELECT 1")
+
+    _, err = long_query.communicate(timeout=30)
+    assert (long_query.returncode, err) == (4, "verifier: query failed: the query ran longer than 5s and was stopped\n")
+    _, err = run.communicate(timeout=60)
+    waited = time.monotonic() - t0
+    assert run.returncode == 0, err
+    assert not marker.exists()
+    assert waited < 5 + sandbox.STARTUP_S, waited  # one query's limit (and a busy machine's start-up)
+
+    # a marker left by a writer that is gone (killed while it waited), or whose wait is over: ignored
+    now = time.time()
+    for pid, since in ((_dead_pid(), now), (os.getpid(), now - 60)):
+        marker.write_text(f"pid={pid} host={socket.gethostname()} since={since:.3f} until={since + 30:.3f}\n")
+        assert sandbox.query(path, "SELECT 42 AS x").rows == [[42]]
+    marker.write_text(f"pid={os.getpid()} host={socket.gethostname()} since={now:.3f} until={now + 30:.3f}\n")
+    with pytest.raises(CatalogLocked):  # the same marker, alive: refused (so the two above were stale)
+        sandbox.query(path, "SELECT 42 AS x")
+
+
+def test_a_link_where_the_writer_marks_its_wait_is_not_followed(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.duckdb"
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    writer_waiting.marker_path(path).symlink_to(victim)
+    with pytest.raises(CatalogError, match=r"is a symbolic link, where verifier marks that a run waits"):
+        writer_waiting.Announcement(path).announce(30)
+    assert victim.read_text() == "precious\n"
+    assert not writer_waiting.waiting(path)  # and a reader does not follow it either

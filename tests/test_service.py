@@ -25,7 +25,7 @@ from fixtures.defects import inject
 from fixtures.generate import generate_dataset
 from tests.helpers import write_config
 from verifier import config as cfgmod
-from verifier import runner
+from verifier import runner, writer_waiting
 from verifier.errors import ConfigError
 from verifier.runner import RunOptions
 from verifier.service.app import create_app
@@ -393,6 +393,23 @@ def test_sql_row_cap_and_timeout(http: httpx.Client) -> None:
     assert r.json()["error"] == "query timed out"
     assert time.monotonic() - t0 < 10
     assert http.post("/api/sql", json={"query": "SELECT 42"}).json()["rows"] == [[42]]  # still serving
+
+
+def test_sql_refused_while_a_writer_waits(http: httpx.Client, env: Env) -> None:
+    """A writer kept out of the catalog announces it (verifier/writer_waiting.py): a query is refused
+    with 503, as when the catalog is busy, until the announcement is withdrawn."""
+    waiting = writer_waiting.Announcement(env.config.catalog_path)  # this process: alive, waiting
+    waiting.announce(30)
+    try:
+        r = http.post("/api/sql", json={"query": "SELECT 42"})
+    finally:
+        waiting.withdraw()
+    assert (r.status_code, r.json(), r.headers["retry-after"]) == (
+        503,
+        {"error": "catalog busy", "detail": "a run is waiting to write the catalog; try again when it has started"},
+        "5",
+    )
+    assert http.post("/api/sql", json={"query": "SELECT 42"}).json()["rows"] == [[42]]
 
 
 # -- runs over HTTP ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import duckdb
 from verifier.catalog import views
 from verifier.catalog.schema import LATEST, MIGRATIONS
 from verifier.errors import CatalogError, CatalogLocked
+from verifier.writer_waiting import Announcement
 
 LOCK_WAIT_S = 30.0
 
@@ -74,12 +75,31 @@ def _open(
     path: Path, read_only: bool, config: dict[str, str | bool | int | float | list[str]], wait_s: float
 ) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
+    # a writer kept out says so, and user SQL does not start while it waits (verifier/writer_waiting.py)
+    waiting = None if read_only else Announcement(path)
+    try:
+        return _connect(path, read_only, config, deadline, waiting)
+    finally:
+        if waiting is not None:
+            waiting.withdraw()
+
+
+def _connect(
+    path: Path,
+    read_only: bool,
+    config: dict[str, str | bool | int | float | list[str]],
+    deadline: float,
+    waiting: Announcement | None,
+) -> duckdb.DuckDBPyConnection:
     delay = 0.05
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.Error as exc:
-            if _is_lock_error(exc) and time.monotonic() < deadline:
+            left = deadline - time.monotonic()
+            if _is_lock_error(exc) and left > 0:
+                if waiting is not None:
+                    waiting.announce(left)
                 time.sleep(delay + random.random() * delay)
                 delay = min(delay * 2, 1.0)
                 continue

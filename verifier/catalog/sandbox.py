@@ -14,6 +14,8 @@ useful question in well under a second with 256 MB; a run waits 30 s for the cat
 a browser; Python and DuckDB map about 0.7 GiB of address space before doing anything, hence 1.5 GiB.
 A query's time limit is at most half the run's wait (MAX_TIMEOUT_S): the other half is margin for
 the kill, the child's exit and a busy machine, so no allowed limit can keep the nightly run out.
+Nor can queries that overlap (DuckDB lets read-only processes share the file): a writer kept out
+announces that it waits (verifier/writer_waiting.py), and no query starts until it has got in.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from verifier import writer_waiting
 from verifier.catalog.db import LOCK_WAIT_S
 from verifier.errors import CatalogError, CatalogLocked
 
@@ -100,6 +103,8 @@ def query(path: Path, sql: str, limits: Limits = Limits()) -> Answer:
     CatalogLocked (a run holds the file for longer than `lock_wait_s`) or CatalogError."""
     if not path.exists():
         raise CatalogError(f"no catalog at {path} yet; run `verifier run` first (or check [catalog] path)")
+    if writer_waiting.waiting(path):  # asked again by the child once it holds the file: see there
+        raise CatalogLocked(writer_waiting.REFUSED)
     request = {"path": str(path), "query": sql, **asdict(limits)}
     out = _run_child(json.dumps(request).encode(), limits)
     return _answer(out, path, limits)
@@ -163,6 +168,8 @@ def _answer(out: bytes, path: Path, limits: Limits) -> Answer:
     except ValueError:  # killed by the kernel (the address-space cap), or died some other way
         raise SqlError(f"the query needs more memory than the sandbox allows ({limits.memory_limit_mb} MB)") from None
     error = data.get("error")
+    if error == "writer-waiting":
+        raise CatalogLocked(writer_waiting.REFUSED)
     if error == "locked":
         raise CatalogLocked("the catalog is busy (a run is writing it); try again in a moment")
     if error == "catalog":

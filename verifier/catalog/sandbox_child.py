@@ -1,6 +1,6 @@
 """The process that runs one user query for `sandbox.py`; it imports only the standard library,
-DuckDB and `verifier.jsonable` (itself standard library only), so that it starts fast and never
-holds a secret.
+DuckDB, `verifier.jsonable` and `verifier.writer_waiting` (themselves standard library only), so
+that it starts fast and never holds a secret.
 
 Reads one JSON request on stdin, writes one JSON answer on stdout:
 `{"columns": [...], "rows": [[...]], "truncated": bool}` or `{"error": kind, "message": text}`.
@@ -21,7 +21,8 @@ from typing import Any
 if __name__ == "__main__":  # run as a file under `python -I`: if the package is not installed, the one
     sys.path.append(str(Path(__file__).resolve().parents[2]))  # this file is in
 
-from verifier.jsonable import convert  # after the path is set
+from verifier import writer_waiting  # after the path is set
+from verifier.jsonable import convert
 
 MAX_CELL_CHARS = 64 * 1024
 COMPACT = (",", ":")  # the size counted is that of compact JSON, as the service sends it
@@ -56,6 +57,11 @@ def answer(req: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which words it
         kind = "locked" if "lock" in str(exc).lower() else "catalog"
         return {"error": kind, "message": str(exc)}
+    # asked again now that this process holds the file: a writer that announced itself since the
+    # parent asked is seen here, and one that announces itself later waits for this query at most
+    if writer_waiting.waiting(Path(req["path"])):
+        con.close()
+        return {"error": "writer-waiting", "message": writer_waiting.REFUSED}
     sys.stdout.write("connected\n")  # the parent starts the query's clock now
     sys.stdout.flush()
     try:
